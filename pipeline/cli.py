@@ -1,0 +1,120 @@
+"""The ``yamnet-tfjs`` command line: a thin Typer layer.
+
+Each command parses its options, calls one library function (the same ones the tests call) and
+turns :class:`~pipeline.errors.PipelineError` into one ``error:`` line and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import __version__
+from .console import error, info, out_console, progress
+from .constants import DEFAULT_YAMNET_HANDLE, YAMNET_ENV_VAR
+from .errors import PipelineError
+
+app = typer.Typer(
+    name="yamnet-tfjs",
+    help=(
+        "Turn a folder of labelled sounds into a YAMNet-based sound classifier that runs in the browser "
+        "(TF.js). Stages: embed -> train -> export -> parity -> site; `run` does them all."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+YamnetOption = Annotated[
+    str | None,
+    typer.Option(
+        "--yamnet",
+        help=(
+            f"YAMNet to use: a TF Hub/Kaggle handle or a local SavedModel folder. Default: ${YAMNET_ENV_VAR}, "
+            f"else {DEFAULT_YAMNET_HANDLE}. Offline: --yamnet ../shared/models/yamnet"
+        ),
+        show_default=False,
+    ),
+]
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn a PipelineError into one red line on stderr and exit code 1 (no traceback)."""
+    try:
+        yield
+    except PipelineError as err:
+        error(str(err))
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        error("interrupted")
+        raise typer.Exit(130) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        out_console.print(f"yamnet-tfjs {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Turn a folder of labelled sounds into a YAMNet-based sound classifier that runs in the browser."""
+
+
+@app.command()
+def classify(
+    audio: Annotated[list[Path], typer.Argument(help="Audio files (WAV, FLAC, OGG, MP3; any rate and channels).")],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=521, help="How many classes to show.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (a list, one entry per file).")] = False,
+    timeline: Annotated[bool, typer.Option("--timeline", help="Also give each 0.48 s patch's top class.")] = False,
+    yamnet: YamnetOption = None,
+) -> None:
+    """Classify audio files with YAMNet's 521 AudioSet classes (scores averaged over 0.96 s patches).
+
+    A file that cannot be read is reported by name and skipped; the exit code is 1 if any failed.
+    """
+    from .classify import classify_files
+    from .yamnet import load_yamnet
+
+    with user_errors():
+        model = load_yamnet(yamnet)
+    with progress("files") as bar:
+        task = bar.add_task("classify", total=len(audio))
+        results, errors = classify_files(
+            model, audio, k=top_k, timeline=timeline, on_result=lambda _: bar.advance(task)
+        )
+        bar.update(task, completed=len(audio))
+    for err in errors:
+        error(str(err))
+    if as_json:
+        print(json.dumps(results, indent=2))
+    else:
+        _print_classification(results, timeline)
+    if errors:
+        info(f"{len(errors)} of {len(audio)} file(s) failed")
+        raise typer.Exit(1)
+
+
+def _print_classification(results: list[dict], timeline: bool) -> None:
+    for result in results:
+        out_console.print(f"[bold]{result['file']}[/] ({result['duration']:.2f} s)")
+        for rank, row in enumerate(result["top"], 1):
+            out_console.print(f"  {rank:>2}. {row['label']:<40} {row['score']:.3f}  [dim](#{row['index']})[/]")
+        for row in result.get("timeline", []):
+            out_console.print(f"     {row['start']:7.2f} s  {row['label']:<40} {row['score']:.3f}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
