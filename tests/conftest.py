@@ -1,0 +1,54 @@
+"""Shared fixtures: the real YAMNet and real ESC-50 clips from ``../shared`` (never mocks).
+
+``YAMNET_TFJS_SHARED`` overrides where ``shared/`` is; by default it sits beside the repository.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("YAMNET_TFJS_SHARED", REPO.parent / "shared")).resolve()
+YAMNET_DIR = SHARED / "models" / "yamnet"
+ESC50_DIR = SHARED / "datasets" / "esc50"
+
+
+def esc50_rows() -> list[dict[str, str]]:
+    """ESC-50's metadata rows (filename, fold, target, category, ...)."""
+    with open(ESC50_DIR / "meta" / "esc50.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def esc50_clip(filename: str) -> Path:
+    """Path of an ESC-50 clip in the shared 16 kHz FLAC copy, from its ``esc50.csv`` filename."""
+    return ESC50_DIR / "audio" / (Path(filename).stem + ".flac")
+
+
+def esc50_clips_of(category: str, n: int = 1, fold: int | None = None) -> list[Path]:
+    """The first ``n`` clips of an ESC-50 category (optionally from one fold), in metadata order."""
+    rows = [r for r in esc50_rows() if r["category"] == category and (fold is None or int(r["fold"]) == fold)]
+    return [esc50_clip(r["filename"]) for r in rows[:n]]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_present() -> None:
+    if not (YAMNET_DIR / "saved_model.pb").is_file() or not (ESC50_DIR / "meta" / "esc50.csv").is_file():
+        pytest.exit(f"tests need the shared YAMNet and ESC-50 at {SHARED} (set YAMNET_TFJS_SHARED)", returncode=2)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _offline_yamnet_env() -> None:
+    """Point YAMNET_MODEL at the shared copy so CLI subprocesses never try the network."""
+    os.environ["YAMNET_MODEL"] = str(YAMNET_DIR)
+
+
+@pytest.fixture(scope="session")
+def yamnet():
+    """The real YAMNet from ../shared, loaded once per session."""
+    from pipeline.yamnet import load_yamnet
+
+    return load_yamnet(str(YAMNET_DIR))
