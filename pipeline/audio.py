@@ -16,7 +16,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .constants import SAMPLE_RATE
+from .constants import AUDIO_EXTENSIONS, SAMPLE_RATE
 from .errors import AudioError
 
 BLOCK_FRAMES = 1 << 16
@@ -36,6 +36,13 @@ def _open(path: Path) -> sf.SoundFile:
     try:
         return sf.SoundFile(str(path))
     except sf.LibsndfileError as err:
+        suffix = path.suffix.lower()
+        if suffix and suffix not in AUDIO_EXTENSIONS:
+            raise AudioError(
+                path,
+                f"unsupported audio format '{suffix}' (readable: WAV, FLAC, OGG/Opus, MP3, AIFF); "
+                f"convert it first, e.g. ffmpeg -i '{path.name}' '{path.stem}.wav'",
+            ) from None
         raise AudioError(path, f"not a readable audio file ({_describe(err)})") from None
     except (OSError, RuntimeError, TypeError, ValueError) as err:
         raise AudioError(path, f"not a readable audio file ({err})") from None

@@ -1,0 +1,89 @@
+"""`yamnet-tfjs classify` end to end, as a user runs it: real CLI process, real YAMNet, real clips."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ESC50_DIR, REPO, YAMNET_DIR
+from tests.test_audio import make_bad_files
+
+CROW = ESC50_DIR / "audio" / "1-56233-A-9.flac"
+SIREN = ESC50_DIR / "audio" / "1-76831-A-42.flac"
+
+
+def run_cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script (falls back to ``python -m`` style import when not on PATH)."""
+    exe = Path(sys.executable).with_name("yamnet-tfjs")
+    command = [str(exe)] if exe.exists() else [sys.executable, "-c", "from pipeline.cli import main; main()"]
+    return subprocess.run(
+        [*command, *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        timeout=300,
+    )
+
+
+def test_json_output_shape_and_classes():
+    proc = run_cli("classify", CROW, SIREN, "--json", "--top-k", "3", "--yamnet", YAMNET_DIR)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)
+    assert [r["file"] for r in results] == [str(CROW), str(SIREN)]
+    for result in results:
+        assert len(result["top"]) == 3
+        assert set(result["top"][0]) == {"index", "label", "score"}
+        scores = [row["score"] for row in result["top"]]
+        assert scores == sorted(scores, reverse=True) and 0 < scores[0] <= 1
+        assert "timeline" not in result
+    assert "Crow" in {row["label"] for row in results[0]["top"]}
+    assert "Siren" in {row["label"] for row in results[1]["top"]}
+
+
+def test_timeline_lists_every_patch_with_start_times():
+    proc = run_cli("classify", CROW, "--json", "--timeline")  # model from $YAMNET_MODEL (conftest)
+    assert proc.returncode == 0, proc.stderr
+    timeline = json.loads(proc.stdout)[0]["timeline"]
+    assert [row["start"] for row in timeline] == [round(0.48 * n, 2) for n in range(10)]
+    assert {row["label"] for row in timeline} <= {"Crow", "Caw", "Animal", "Bird", "Wild animals"}
+    assert any(row["label"] == "Crow" for row in timeline)
+    assert all(0.5 < row["score"] <= 1 for row in timeline)
+
+
+def test_human_output_is_readable():
+    proc = run_cli("classify", CROW, "-k", "2")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith(str(CROW)) and "(5.00 s)" in lines[0]
+    assert lines[1].strip().startswith("1. ") and len(lines) == 3
+
+
+def test_bad_files_are_reported_by_name_and_the_rest_still_run(tmp_path):
+    bad = make_bad_files(tmp_path)
+    proc = run_cli("classify", CROW, *[path for path, _ in bad.values()], "--json")
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    results = json.loads(proc.stdout)
+    assert [r["file"] for r in results] == [str(CROW)]
+    error_lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == len(bad)
+    for path, phrase in bad.values():
+        assert any(str(path) in line and phrase in line for line in error_lines), (path, phrase)
+
+
+def test_unreachable_model_is_one_line_with_the_fix():
+    proc = run_cli("classify", CROW, "--yamnet", "https://127.0.0.1:9/google/yamnet/1")
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert "could not download YAMNet" in proc.stderr and "--yamnet" in proc.stderr
+
+
+def test_help_explains_itself():
+    proc = run_cli("classify", "--help")
+    assert proc.returncode == 0
+    for option in ("--top-k", "--json", "--timeline", "--yamnet"):
+        assert option in proc.stdout
