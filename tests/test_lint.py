@@ -11,7 +11,6 @@ from tests.conftest import REPO
 
 def test_ruff_check_is_clean():
     ruff = Path(sys.executable).with_name("ruff")
-    proc = subprocess.run(
-        [str(ruff), "check", "--no-cache", "pipeline", "tests", "bench"], cwd=REPO, capture_output=True, text=True
-    )
+    folders = [name for name in ("pipeline", "tests", "bench") if (REPO / name).is_dir()]
+    proc = subprocess.run([str(ruff), "check", "--no-cache", *folders], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
