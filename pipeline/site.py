@@ -1,0 +1,273 @@
+"""Build the static web demo for an exported model, and serve it locally.
+
+``build_site`` assembles one self-contained folder that any static host can serve (GitHub Pages,
+``python -m http.server``, an S3 bucket) and that works offline::
+
+    OUT/index.html            the page (web_demo/index.html)
+    OUT/src/*.js, style.css   page code, including the shared inference module model.js
+    OUT/vendor/               TF.js + its wasm backend and .wasm binaries, copied from node_modules
+    OUT/model/                the converted graph model (model.json, shards, metadata.json)
+    OUT/site.json             what was built from what (also marks the folder as ours)
+
+The build is atomic: it is written to a temporary sibling folder and swapped in by renames, so a
+failed build leaves the previous site untouched, and a folder that is not a site we built is never
+overwritten.
+
+``make_server`` / ``serve`` serve such a folder on 127.0.0.1 only. The standard library handler
+already drops ``..`` from URL paths; on top of that every resolved path (symlinks included) must
+stay inside the served folder, and directory listings are off.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from .errors import PipelineError
+
+REPO = Path(__file__).resolve().parents[1]
+WEB_DEMO = REPO / "web_demo"
+"""Page sources: index.html and src/ (the page code and the shared model.js)."""
+
+SITE_MARKER = "site.json"
+"""Written into every built site; ``build_site`` only replaces folders that carry it (or are empty)."""
+
+MODEL_VARIANTS = ("tfjs", "tfjs-float16", "tfjs-uint8")
+"""Converted model folders an export may hold (see docs/contracts.md)."""
+
+TFJS_FILES = {
+    "tf.min.js": "@tensorflow/tfjs/dist/tf.min.js",
+    "tf-backend-wasm.min.js": "@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.min.js",
+    "tfjs-backend-wasm.wasm": "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm",
+    "tfjs-backend-wasm-simd.wasm": "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm",
+    "tfjs-backend-wasm-threaded-simd.wasm": "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm",
+}
+"""Vendored TF.js files (site name -> path under node_modules). The page loads the two scripts; the
+wasm backend fetches whichever binary the browser supports from the same folder."""
+
+
+class SiteError(PipelineError):
+    """The site cannot be built or served (missing export, missing npm packages, unsafe target)."""
+
+
+def find_model_dir(export_dir: Path, variant: str = "tfjs") -> Path:
+    """The converted model folder to publish: ``export_dir/variant``, or ``export_dir`` itself when
+    it already holds a ``model.json`` (so a bare converted folder works too)."""
+    export_dir = Path(export_dir)
+    if (export_dir / "model.json").is_file():
+        return export_dir
+    if variant not in MODEL_VARIANTS:
+        raise SiteError(f"unknown model variant {variant!r}; choose one of {', '.join(MODEL_VARIANTS)}")
+    model_dir = export_dir / variant
+    if not (model_dir / "model.json").is_file():
+        if not export_dir.is_dir():
+            raise SiteError(f"{export_dir}: no such export folder; run `yamnet-tfjs export {export_dir}` first")
+        raise SiteError(
+            f"{model_dir / 'model.json'} not found; run `yamnet-tfjs export {export_dir}`"
+            + ("" if variant == "tfjs" else f" with the quantization that makes {variant}/")
+        )
+    return model_dir
+
+
+def _model_files(model_dir: Path) -> tuple[list[Path], Path]:
+    """model.json + its weight shards, and the metadata.json to ship; checked before copying."""
+    model_json = model_dir / "model.json"
+    try:
+        manifest = json.loads(model_json.read_text())
+    except (OSError, ValueError) as err:
+        raise SiteError(f"{model_json}: not a readable TF.js model.json ({err})") from None
+    files = [model_json]
+    for group in manifest.get("weightsManifest", []):
+        for name in group.get("paths", []):
+            shard = model_dir / name
+            if not shard.is_file():
+                raise SiteError(f"{model_json} lists weight file {name} but {shard} is missing; re-run the export")
+            files.append(shard)
+    metadata = model_dir / "metadata.json"
+    if not metadata.is_file():
+        metadata = model_dir.parent / "metadata.json"
+    if not metadata.is_file():
+        raise SiteError(f"no metadata.json in {model_dir} or {model_dir.parent}; re-run the export")
+    return files, metadata
+
+
+def _vendor_sources(node_modules: Path) -> dict[str, Path]:
+    sources = {name: node_modules / rel for name, rel in TFJS_FILES.items()}
+    missing = [str(p) for p in sources.values() if not p.is_file()]
+    if missing:
+        raise SiteError(f"TF.js is not installed ({missing[0]} missing); run `npm ci` in {node_modules.parent}")
+    return sources
+
+
+def _page_sources(web_demo: Path) -> list[Path]:
+    index = web_demo / "index.html"
+    src = web_demo / "src"
+    if not index.is_file() or not (src / "app.js").is_file():
+        raise SiteError(f"{web_demo}: page sources (index.html, src/app.js) missing")
+    if not (src / "model.js").is_file():
+        raise SiteError(f"{src / 'model.js'} missing: the shared inference module is needed by the page")
+    return sorted(p for p in src.iterdir() if p.is_file() and p.suffix in {".js", ".mjs", ".css"})
+
+
+def _check_target(out_dir: Path) -> None:
+    """Refuse to replace a folder we did not build (someone's files), unless it is empty."""
+    if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
+        raise SiteError(f"{out_dir}: exists and is not a folder; choose another output folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / SITE_MARKER).is_file():
+        raise SiteError(f"{out_dir}: folder is not empty and is not a site built by yamnet-tfjs; choose another")
+
+
+def build_site(
+    export_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    variant: str = "tfjs",
+    web_demo: str | os.PathLike[str] = WEB_DEMO,
+) -> Path:
+    """Build the self-contained demo site for ``export_dir`` into ``out_dir`` (atomically).
+
+    Args:
+        export_dir: an export folder (``exported/NAME``) or a converted model folder with model.json.
+        out_dir: where the site goes; created, or replaced if it is a site built earlier.
+        variant: which converted model to publish (``tfjs``, ``tfjs-float16``, ``tfjs-uint8``).
+        web_demo: page sources and ``node_modules`` (the repository's ``web_demo/``).
+
+    Returns:
+        ``out_dir`` as an absolute path.
+
+    Raises:
+        SiteError: missing export/model files, TF.js not installed, or an unsafe target folder.
+    """
+    web_demo = Path(web_demo).resolve()
+    out_dir = Path(out_dir).absolute()
+    model_dir = find_model_dir(Path(export_dir), variant)
+    model_files, metadata = _model_files(model_dir)
+    vendor = _vendor_sources(web_demo / "node_modules")
+    page_files = _page_sources(web_demo)
+    _check_target(out_dir)
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
+    try:
+        shutil.copy2(web_demo / "index.html", tmp / "index.html")
+        (tmp / "src").mkdir()
+        for path in page_files:
+            shutil.copy2(path, tmp / "src" / path.name)
+        (tmp / "vendor").mkdir()
+        for name, path in vendor.items():
+            shutil.copy2(path, tmp / "vendor" / name)
+        (tmp / "model").mkdir()
+        for path in [*model_files, metadata]:
+            shutil.copy2(path, tmp / "model" / path.name)
+        info = {
+            "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "model": f"{model_dir.resolve().parent.name}/{model_dir.name}",
+            "variant": model_dir.name,
+            "tfjs": _npm_version(web_demo / "node_modules" / "@tensorflow" / "tfjs"),
+            "files": sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file()),
+        }
+        (tmp / SITE_MARKER).write_text(json.dumps(info, indent=2) + "\n")
+        tmp.chmod(0o755)
+        _swap_in(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def _npm_version(package_dir: Path) -> str | None:
+    try:
+        return json.loads((package_dir / "package.json").read_text()).get("version")
+    except (OSError, ValueError):
+        return None
+
+
+def _swap_in(new: Path, out_dir: Path) -> None:
+    """Replace ``out_dir`` by ``new`` with renames, so readers see the old or the new site, whole."""
+    if not out_dir.exists():
+        new.rename(out_dir)
+        return
+    old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+    out_dir.rename(old)
+    try:
+        new.rename(out_dir)
+    except BaseException:
+        old.rename(out_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Serving
+
+LOCALHOST = "127.0.0.1"
+
+
+class SiteRequestHandler(SimpleHTTPRequestHandler):
+    """Static files from one folder, nothing outside it, no directory listings, no caching."""
+
+    extensions_map = {  # noqa: RUF012 (a class attribute in the base class too)
+        **SimpleHTTPRequestHandler.extensions_map,
+        ".wasm": "application/wasm",
+        ".js": "text/javascript",
+        ".mjs": "text/javascript",
+        ".json": "application/json",
+        ".bin": "application/octet-stream",
+    }
+    isolate = False
+    quiet = False
+
+    def translate_path(self, path: str) -> str:
+        """Map a URL path into the root; anything resolving outside it maps to a path that 404s."""
+        candidate = Path(super().translate_path(path))
+        root = Path(self.directory).resolve()
+        try:
+            resolved = candidate.resolve()
+        except (OSError, RuntimeError):
+            return str(root / "\0missing")
+        if resolved != root and root not in resolved.parents:
+            return str(root / "\0outside")
+        return str(resolved)
+
+    def list_directory(self, path: str | os.PathLike[str]):  # type: ignore[override]
+        """No listings: a static host would not show them either."""
+        self.send_error(404, "Not found")
+        return None
+
+    def end_headers(self) -> None:
+        self.send_header("Cache-Control", "no-cache")
+        if self.isolate:
+            # Cross-origin isolation lets the wasm backend use threads (SharedArrayBuffer).
+            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+        super().end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        if not self.quiet:
+            super().log_message(format, *args)
+
+
+def make_server(
+    site_dir: str | os.PathLike[str], port: int = 8000, isolate: bool = False, quiet: bool = False
+) -> ThreadingHTTPServer:
+    """An HTTP server for ``site_dir`` bound to 127.0.0.1 (port 0 picks a free port).
+
+    Call ``serve_forever()`` on it (or run that in a thread); ``server_address[1]`` is the port.
+    """
+    root = Path(site_dir)
+    if not (root / "index.html").is_file():
+        raise SiteError(f"{root}: no index.html here; build a site first with `yamnet-tfjs site exported/NAME {root}`")
+    handler = type(
+        "BoundSiteRequestHandler",
+        (SiteRequestHandler,),
+        {"isolate": isolate, "quiet": quiet},
+    )
+    try:
+        return ThreadingHTTPServer((LOCALHOST, port), functools.partial(handler, directory=str(root.resolve())))
+    except OSError as err:
+        raise SiteError(f"cannot listen on {LOCALHOST}:{port} ({err.strerror}); try another --port") from None

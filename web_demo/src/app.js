@@ -1,0 +1,470 @@
+/**
+ * The demo page: load the exported graph model, classify the microphone live and dropped files.
+ *
+ * Data flow (microphone): getUserMedia -> AudioWorklet (mono chunks at the context's rate) ->
+ * Resampler (low-pass, to the model's rate) -> RingBuffer -> HopScheduler says "run" every hop
+ * unless an inference is still running -> Classifier.run(last window) -> bars, "now hearing",
+ * spectrogram from the model's own log_mel.
+ *
+ * Every model constant (sample rate, patch window/hop, minimum length, labels) comes from the
+ * model's metadata.json, never from a copy here.
+ *
+ * URL parameters: `model` (URL of model.json; default `model/model.json` beside this page),
+ * `backend` (comma list, default `webgl,wasm,cpu`), `window` (seconds, default the model's minimum
+ * 0.975 s, at most 3), `hop` (seconds, default the patch hop 0.48), `k` (bars shown, default 5).
+ */
+import {initBackend, loadClassifier} from './model.js';
+import {mixToMono, Resampler} from './resample.js';
+import {RingBuffer} from './ring-buffer.js';
+import {HopScheduler} from './scheduler.js';
+import {Spectrogram} from './spectrogram.js';
+import {byTestId, renderBars, renderTimeline, topK} from './view.js';
+
+/** Longest window the page classifies (seconds); also sizes the ring buffer. */
+const MAX_WINDOW_SECONDS = 3;
+/** Window RMS below this (about -60 dBFS) counts as "no signal". */
+const SILENCE_RMS = 1e-3;
+/** Weight of the newest window in the smoothed "now hearing" scores (exponential moving average). */
+const SMOOTHING = 0.5;
+
+/** An error whose message is meant for the person in front of the page. */
+class UserError extends Error {}
+
+const params = new URLSearchParams(location.search);
+const $ = (id) => byTestId(id);
+
+/** Page state. Exposed as `window.yamnetDemo` for debugging and the browser tests. */
+const state = {
+  tf: globalThis.tf,
+  backend: null,
+  metadata: null,
+  classifier: null,
+  modelUrl: null,
+  labelSet: 'custom', // 'custom' | 'yamnet'
+  topK: clampInt(params.get('k'), 1, 20, 5),
+  windowSeconds: null,
+  hopSeconds: null,
+  timings: {loadMs: null, warmupMs: null},
+  mic: null, // {stream, ctx, node, source, resampler, ring, scheduler}
+  stats: {windows: 0, skipped: 0, lastMs: null, meanMs: null},
+  smoothed: {custom: null, yamnet: null},
+  lastResult: null, // {source, custom, yamnet, silent}
+  file: null, // {name, duration, out}
+};
+globalThis.yamnetDemo = state;
+
+function clampInt(text, lo, hi, fallback) {
+  const v = Number.parseInt(text ?? '', 10);
+  return Number.isFinite(v) ? Math.max(lo, Math.min(hi, v)) : fallback;
+}
+
+function clampFloat(text, lo, hi, fallback) {
+  const v = Number.parseFloat(text ?? '');
+  return Number.isFinite(v) ? Math.max(lo, Math.min(hi, v)) : fallback;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status and errors
+
+/**
+ * Show a status line. kind: 'info' | 'ok' | 'busy' | 'warn' | 'error'.
+ * @param {string} text
+ * @param {string} [kind]
+ */
+function setStatus(text, kind = 'info') {
+  const el = $('status');
+  el.textContent = text;
+  el.dataset.kind = kind;
+}
+
+/** Turn anything thrown into a message a person can act on. */
+function describeError(err) {
+  if (err instanceof UserError) return err.message;
+  const name = err?.name ?? '';
+  if (name === 'NotAllowedError' || name === 'SecurityError' || name === 'PermissionDeniedError') {
+    return 'Microphone permission was denied. Allow microphone access for this site (the icon in the address bar), then press Start again.';
+  }
+  if (name === 'NotFoundError' || name === 'DevicesNotFoundError' || name === 'OverconstrainedError') {
+    return 'No microphone was found. Connect one (or enable it in the system settings) and press Start again.';
+  }
+  if (name === 'NotReadableError' || name === 'TrackStartError') {
+    return 'The microphone is in use by another application or blocked by the system. Close the other app and try again.';
+  }
+  return `Unexpected error: ${err?.message ?? err}`;
+}
+
+function showError(err) {
+  console.error(err);
+  setStatus(describeError(err), 'error');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model
+
+/** Fetch JSON with errors that say what was missing and how to fix it. */
+async function fetchJson(url, what) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch {
+    const hint =
+      location.protocol === 'file:'
+        ? ' Browsers block fetches from file:// pages: serve the folder, e.g. `yamnet-tfjs serve SITE_DIR`.'
+        : ' Check the URL and that the server is running.';
+    throw new UserError(`Model not found: could not fetch the ${what} at ${url}.${hint}`);
+  }
+  if (!response.ok) {
+    throw new UserError(
+      `Model not found: the ${what} at ${url} returned HTTP ${response.status}. Build the site with ` +
+        '`yamnet-tfjs site exported/NAME OUT`, or point ?model= at a model.json.',
+    );
+  }
+  try {
+    return await response.json();
+  } catch {
+    throw new UserError(`The ${what} at ${url} is not valid JSON.`);
+  }
+}
+
+/** Pick the backend, fetch metadata + model, warm up (compiles WebGL shaders once). */
+async function loadModel() {
+  const tf = state.tf;
+  if (!tf) throw new UserError('TF.js did not load (vendor/tf.min.js missing). Rebuild the site with `yamnet-tfjs site`.');
+  const t0 = performance.now();
+  state.modelUrl = new URL(params.get('model') ?? 'model/model.json', location.href).href;
+  const wanted = (params.get('backend') ?? 'webgl,wasm,cpu').split(',').map((s) => s.trim()).filter(Boolean);
+  setStatus('Starting TF.js…', 'busy');
+  state.backend = await initBackend(tf, wanted, {wasmPath: new URL('vendor/', location.href).href});
+  $('backend').textContent = state.backend;
+  if (wanted[0] === 'webgl' && state.backend !== 'webgl') {
+    $('backend-note').textContent = `WebGL unavailable here; running on ${state.backend}.`;
+  }
+
+  setStatus('Loading model…', 'busy');
+  const metadataUrl = new URL('metadata.json', state.modelUrl).href;
+  const metadata = await fetchJson(metadataUrl, 'metadata.json');
+  await fetchJson(state.modelUrl, 'model.json'); // a clear 404 message before TF.js tries
+  state.metadata = metadata;
+  state.classifier = await loadClassifier(tf, state.modelUrl, {metadata});
+  state.timings.loadMs = performance.now() - t0;
+
+  const sr = metadata.sample_rate;
+  const minSeconds = metadata.min_samples / sr;
+  state.windowSeconds = clampFloat(params.get('window'), minSeconds, MAX_WINDOW_SECONDS, minSeconds);
+  state.hopSeconds = clampFloat(params.get('hop'), 0.05, MAX_WINDOW_SECONDS, metadata.patch_hop_seconds);
+  populateWindowChoices(minSeconds);
+
+  setStatus('Warming up…', 'busy');
+  const t1 = performance.now();
+  await state.classifier.run(new Float32Array(metadata.min_samples));
+  state.timings.warmupMs = performance.now() - t1;
+
+  $('model-info').textContent =
+    `${metadata.labels.length} classes: ${metadata.labels.slice(0, 6).join(', ')}${metadata.labels.length > 6 ? ', …' : ''}`;
+  $('load-time').textContent = `loaded in ${(state.timings.loadMs / 1000).toFixed(1)} s`;
+  $('labelset-custom').textContent = `Custom classes (${metadata.labels.length})`;
+  $('labelset-yamnet').textContent = `YAMNet (${metadata.yamnet_class_names.length})`;
+}
+
+function populateWindowChoices(minSeconds) {
+  const select = $('window-select');
+  const choices = [...new Set([minSeconds, 1.5, 2, MAX_WINDOW_SECONDS, state.windowSeconds])].sort((a, b) => a - b);
+  select.replaceChildren(
+    ...choices.map((s) => {
+      const o = document.createElement('option');
+      o.value = String(s);
+      o.textContent = `${s.toFixed(s < 1 ? 3 : 1)} s`;
+      o.selected = s === state.windowSeconds;
+      return o;
+    }),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Showing results
+
+/** Mean over patches of a [patches, classes] score matrix. */
+function meanRows({data, shape}) {
+  const [rows, cols] = shape;
+  const out = new Float32Array(cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c] += data[r * cols + c];
+  for (let c = 0; c < cols; c++) out[c] /= Math.max(1, rows);
+  return out;
+}
+
+function labelsFor(set) {
+  return set === 'custom' ? state.metadata.labels : state.metadata.yamnet_class_names;
+}
+
+/** Render `state.lastResult` for the selected label set (so toggling needs no new inference). */
+function render() {
+  const result = state.lastResult;
+  if (!result) return;
+  const scores = result[state.labelSet];
+  const labels = labelsFor(state.labelSet);
+  const [best] = topK(scores, 1);
+  $('source').textContent = result.source;
+  if (result.silent) {
+    $('top-label').textContent = 'No signal';
+    $('top-score').textContent = '—';
+  } else {
+    $('top-label').textContent = labels[best];
+    $('top-score').textContent = `${(scores[best] * 100).toFixed(1)}%`;
+  }
+  $('now').classList.toggle('silent', Boolean(result.silent));
+  renderBars($('bars'), scores, labels, state.topK, {dim: result.silent});
+  if (state.file) {
+    const out = state.file.out;
+    const patch = state.labelSet === 'custom' ? out.scores : out.yamnet_scores;
+    renderTimeline($('timeline-strip'), $('timeline-list'), patch.data, labelsFor(state.labelSet),
+      state.metadata.patch_hop_seconds, state.metadata.patch_window_seconds);
+  }
+}
+
+function renderStats() {
+  const {lastMs, meanMs, windows, skipped} = state.stats;
+  $('latency').textContent = lastMs == null ? '—' : `${lastMs.toFixed(0)} ms`;
+  $('latency-detail').textContent =
+    windows === 0 ? '' : `per ${state.windowSeconds.toFixed(3)} s window · mean ${meanMs.toFixed(0)} ms · ${windows} run · ${skipped} skipped`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Microphone
+
+function rms(x) {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i] * x[i];
+  return Math.sqrt(s / Math.max(1, x.length));
+}
+
+async function startMic() {
+  if (state.mic) return;
+  if (!state.classifier) throw new UserError('The model is not loaded yet.');
+  if (!navigator.mediaDevices?.getUserMedia) {
+    throw new UserError(
+      window.isSecureContext
+        ? 'This browser cannot capture audio (no getUserMedia). Files still work.'
+        : 'The microphone needs a secure page: open it over https or from localhost / 127.0.0.1.',
+    );
+  }
+  if (typeof AudioWorkletNode === 'undefined') {
+    throw new UserError('This browser has no AudioWorklet, which live audio needs. Use a current Chrome, Firefox or Safari; files still work.');
+  }
+  setStatus('Waiting for microphone permission…', 'busy');
+  // Raw audio: echo cancellation, noise suppression and auto gain are tuned for speech calls and
+  // would remove exactly the non-speech sounds YAMNet classifies.
+  const stream = await navigator.mediaDevices.getUserMedia({
+    audio: {echoCancellation: false, noiseSuppression: false, autoGainControl: false},
+  });
+  // The context runs at the device's own rate (Firefox refuses to mix rates); we resample ourselves.
+  const ctx = new AudioContext();
+  try {
+    await ctx.audioWorklet.addModule(new URL('./audio-worklet.js', import.meta.url));
+    await ctx.resume();
+  } catch (err) {
+    stream.getTracks().forEach((t) => t.stop());
+    await ctx.close();
+    throw err;
+  }
+  const sr = state.metadata.sample_rate;
+  const source = ctx.createMediaStreamSource(stream);
+  const node = new AudioWorkletNode(ctx, 'capture-processor', {numberOfOutputs: 0, processorOptions: {chunkFrames: 2048}});
+  const mic = {
+    stream,
+    ctx,
+    source,
+    node,
+    resampler: new Resampler(ctx.sampleRate, sr),
+    ring: new RingBuffer(Math.ceil(MAX_WINDOW_SECONDS * sr)),
+    scheduler: new HopScheduler({hopSamples: Math.round(state.hopSeconds * sr), minSamples: Math.round(0.25 * sr)}),
+    lastWindowEnd: 0,
+  };
+  node.port.onmessage = (event) => onAudio(mic, event.data);
+  source.connect(node);
+  state.mic = mic;
+  state.smoothed = {custom: null, yamnet: null};
+  state.stats = {windows: 0, skipped: 0, lastMs: null, meanMs: null};
+  state.liveSpectrogram.clear();
+  stream.getAudioTracks()[0]?.addEventListener('ended', () => {
+    stopMic();
+    setStatus('The microphone was disconnected.', 'warn');
+  });
+  $('start-mic').disabled = true;
+  $('stop-mic').disabled = false;
+  $('mic-rate').textContent = `${(ctx.sampleRate / 1000).toFixed(1)} kHz → ${sr / 1000} kHz`;
+  setStatus('Listening…', 'ok');
+}
+
+function stopMic() {
+  const mic = state.mic;
+  if (!mic) return;
+  state.mic = null;
+  mic.node.port.postMessage('stop');
+  mic.source.disconnect();
+  mic.stream.getTracks().forEach((t) => t.stop());
+  mic.ctx.close();
+  $('start-mic').disabled = false;
+  $('stop-mic').disabled = true;
+  $('level-fill').style.width = '0%';
+  setStatus('Microphone stopped.', 'info');
+}
+
+/** A chunk from the worklet: resample, buffer, maybe start an inference (never more than one). */
+function onAudio(mic, chunk) {
+  if (state.mic !== mic) return;
+  const samples = mic.resampler.process(chunk);
+  mic.ring.push(samples);
+  const level = rms(chunk);
+  const db = 20 * Math.log10(Math.max(level, 1e-6));
+  $('level-fill').style.width = `${Math.max(0, Math.min(100, ((db + 70) / 70) * 100))}%`;
+  if (mic.scheduler.push(samples.length)) runWindow(mic);
+  state.stats.skipped = mic.scheduler.skipped;
+}
+
+async function runWindow(mic) {
+  const sr = state.metadata.sample_rate;
+  const windowSamples = Math.round(state.windowSeconds * sr);
+  const wave = mic.ring.latest(windowSamples);
+  const end = mic.ring.totalWritten;
+  mic.scheduler.begin();
+  try {
+    const t0 = performance.now();
+    const out = await state.classifier.run(wave);
+    const ms = performance.now() - t0;
+    if (state.mic !== mic) return;
+    const s = state.stats;
+    s.windows += 1;
+    s.lastMs = ms;
+    s.meanMs = s.meanMs == null ? ms : s.meanMs + (ms - s.meanMs) / s.windows;
+
+    const newFrames = Math.round((end - mic.lastWindowEnd) / (sr * 0.01));
+    mic.lastWindowEnd = end;
+    state.liveSpectrogram.append(out.log_mel.data, newFrames);
+
+    const silent = rms(wave.subarray(wave.length - Math.min(wave.length, state.metadata.min_samples))) < SILENCE_RMS;
+    const current = {custom: out.clip_scores.data, yamnet: meanRows(out.yamnet_scores)};
+    if (!silent) {
+      for (const set of ['custom', 'yamnet']) {
+        const prev = state.smoothed[set];
+        state.smoothed[set] = prev
+          ? prev.map((p, i) => p + SMOOTHING * (current[set][i] - p))
+          : Float32Array.from(current[set]);
+      }
+    }
+    state.lastResult = {
+      source: 'Microphone · live',
+      custom: state.smoothed.custom ?? current.custom,
+      yamnet: state.smoothed.yamnet ?? current.yamnet,
+      silent,
+    };
+    render();
+    renderStats();
+    setStatus(silent ? 'Listening… no signal (input is silent)' : 'Listening…', silent ? 'warn' : 'ok');
+  } catch (err) {
+    stopMic();
+    showError(err);
+  } finally {
+    mic.scheduler.end();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files
+
+/** Decode any browser-supported audio file to mono at the model's rate, then classify it. */
+async function classifyFile(file) {
+  if (!state.classifier) throw new UserError('The model is not loaded yet.');
+  // One source at a time: the live view would overwrite the file's result within a hop.
+  stopMic();
+  const sr = state.metadata.sample_rate;
+  setStatus(`Decoding ${file.name}…`, 'busy');
+  const bytes = await file.arrayBuffer();
+  let buffer;
+  try {
+    // An OfflineAudioContext decodes straight to its own rate (here the model's 16 kHz).
+    buffer = await new OfflineAudioContext(1, 1, sr).decodeAudioData(bytes);
+  } catch {
+    throw new UserError(`${file.name}: this browser cannot decode it as audio. Try WAV, FLAC, MP3 or OGG.`);
+  }
+  const channels = Array.from({length: buffer.numberOfChannels}, (_, c) => buffer.getChannelData(c));
+  const wave = mixToMono(channels);
+  for (let i = 0; i < wave.length; i++) wave[i] = Math.max(-1, Math.min(1, wave[i]));
+  if (wave.length === 0) throw new UserError(`${file.name}: contains no audio samples.`);
+  setStatus(`Classifying ${file.name}…`, 'busy');
+  const t0 = performance.now();
+  const out = await state.classifier.run(wave);
+  const ms = performance.now() - t0;
+  const duration = wave.length / sr;
+  state.file = {name: file.name, duration, out};
+  state.lastResult = {
+    source: `File · ${file.name}`,
+    custom: out.clip_scores.data,
+    yamnet: meanRows(out.yamnet_scores),
+    silent: false,
+  };
+  $('file-result').hidden = false;
+  $('file-name').textContent = file.name;
+  $('file-meta').textContent = `${duration.toFixed(2)} s · ${out.scores.shape[0]} patches · ${ms.toFixed(0)} ms on ${state.backend}`;
+  state.fileSpectrogram.showAll(out.log_mel.data);
+  render();
+  setStatus(`Classified ${file.name}.`, 'ok');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wiring
+
+function setLabelSet(set) {
+  state.labelSet = set;
+  for (const id of ['custom', 'yamnet']) {
+    const b = $(`labelset-${id}`);
+    b.setAttribute('aria-pressed', String(id === set));
+  }
+  render();
+}
+
+function wire() {
+  state.liveSpectrogram = new Spectrogram($('spectrogram'), {columns: 400});
+  state.fileSpectrogram = new Spectrogram($('file-spectrogram'), {columns: 500});
+  // The microphone starts only from a click (Safari requires a user gesture for audio).
+  $('start-mic').addEventListener('click', () => startMic().catch((err) => {
+    stopMic();
+    showError(err);
+  }));
+  $('stop-mic').addEventListener('click', () => stopMic());
+  $('labelset-custom').addEventListener('click', () => setLabelSet('custom'));
+  $('labelset-yamnet').addEventListener('click', () => setLabelSet('yamnet'));
+  $('window-select').addEventListener('change', (e) => {
+    state.windowSeconds = Number(e.target.value);
+    renderStats();
+  });
+  const input = $('file-input');
+  const run = (file) => file && classifyFile(file).catch(showError);
+  input.addEventListener('change', () => run(input.files[0]));
+  const drop = $('drop-zone');
+  drop.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    drop.classList.add('over');
+  });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    drop.classList.remove('over');
+    run(e.dataTransfer.files[0]);
+  });
+}
+
+async function main() {
+  wire();
+  try {
+    await loadModel();
+  } catch (err) {
+    showError(err);
+    return;
+  }
+  $('start-mic').disabled = false;
+  $('file-input').disabled = false;
+  document.body.dataset.ready = 'true';
+  setStatus('Ready. Press “Start microphone” or drop an audio file.', 'ok');
+}
+
+main();
