@@ -115,6 +115,45 @@ def _print_classification(results: list[dict], timeline: bool) -> None:
             out_console.print(f"     {row['start']:7.2f} s  {row['label']:<40} {row['score']:.3f}")
 
 
+@app.command()
+def site(
+    export_dir: Annotated[Path, typer.Argument(help="An export folder (exported/NAME) or a folder with model.json.")],
+    out: Annotated[Path, typer.Argument(help="Where to write the site (created, or replaced if built before).")],
+    variant: Annotated[
+        str, typer.Option("--variant", help="Model to publish: tfjs, tfjs-float16 or tfjs-uint8.")
+    ] = "tfjs",
+) -> None:
+    """Build the web demo for an exported model: one self-contained folder for any static host.
+
+    Page, model, metadata and TF.js with its wasm binaries (vendored, no CDN; works offline).
+    """
+    from .site import build_site
+
+    with user_errors():
+        built = build_site(export_dir, out, variant=variant)
+    info(f"site written to {built}; try it with: yamnet-tfjs serve {out}")
+
+
+@app.command()
+def serve(
+    site_dir: Annotated[Path, typer.Argument(help="A folder built by `yamnet-tfjs site`.")],
+    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="Port on 127.0.0.1.")] = 8000,
+    isolate: Annotated[
+        bool, typer.Option("--isolate", help="Send COOP/COEP headers (cross-origin isolation, wasm threads).")
+    ] = False,
+) -> None:
+    """Serve a built site on 127.0.0.1 only (never anything outside SITE_DIR). Ctrl+C stops it."""
+    from .site import make_server
+
+    with user_errors():
+        server = make_server(site_dir, port=port, isolate=isolate)
+        info(f"serving {site_dir} at http://127.0.0.1:{server.server_address[1]}/ (Ctrl+C to stop)")
+        try:
+            server.serve_forever()
+        finally:
+            server.server_close()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
