@@ -1,0 +1,240 @@
+"""Put YAMNet (with a TF.js-friendly front end) and a trained head into ONE SavedModel, then ship it.
+
+``export_model(exported/NAME)`` reads ``head.keras`` + ``head.json`` (written by ``train``, see
+docs/contracts.md), builds a SavedModel whose serving signature takes ``waveform`` float32 [None]
+and returns ``scores``, ``clip_scores``, ``yamnet_scores``, ``embeddings`` and ``log_mel``, converts
+it to TF.js (plus quantized variants) and writes ``metadata.json`` and a model card.
+
+Everything is built in a staging folder inside ``exported/NAME`` and swapped in only when all of it
+succeeded, so a failed export leaves the previous one untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .constants import EMBEDDING_DIM, NUM_YAMNET_CLASSES
+from .errors import PipelineError
+from .tfenv import tf
+from .yamnet import Yamnet
+from .yamnet_graph import FrozenYamnet, freeze_yamnet, import_yamnet, rewrite_front_end
+
+FEATURE_WIDTHS = {"embeddings": EMBEDDING_DIM, "yamnet_scores": NUM_YAMNET_CLASSES}
+"""Per-patch features a head may read, in the widths YAMNet gives them (docs/contracts.md)."""
+
+OUTPUTS = ("scores", "clip_scores", "yamnet_scores", "embeddings", "log_mel")
+"""The exported signature's outputs, in the order metadata.json lists them."""
+
+YAMNET_ONLY_OUTPUTS = ("scores", "embeddings", "log_mel")
+"""``export-yamnet``'s outputs in TF Hub's order: ``const [scores, embeddings, spectrogram] = model.predict(x)``."""
+
+QUANTIZATIONS = ("float16", "uint8")
+"""Quantized TF.js variants written beside ``tfjs/`` (network weights only, see convert.py)."""
+
+ARTIFACTS = ("saved_model", "tfjs", "tfjs-float16", "tfjs-uint8", "metadata.json", "README.md")
+"""What ``export`` owns inside ``exported/NAME``; everything else there (head, report) is left alone."""
+
+
+class ExportError(PipelineError):
+    """The head, its folder or the export target is unusable."""
+
+
+@dataclass
+class Head:
+    """A trained per-patch head: Keras model [N, F] -> [N, C] and its ``head.json``."""
+
+    model: Any
+    info: dict[str, Any]
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.info["labels"])
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.info["features"])
+
+
+def load_head(model_dir: Path) -> Head:
+    """Read ``head.keras`` + ``head.json`` from ``model_dir`` and check they agree with each other."""
+    keras_path, json_path = model_dir / "head.keras", model_dir / "head.json"
+    for path in (keras_path, json_path):
+        if not path.is_file():
+            raise ExportError(f"{path} not found: run `yamnet-tfjs train` for {model_dir} first")
+    try:
+        info = json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ExportError(f"{json_path}: not valid JSON ({err})") from None
+    labels, features = info.get("labels"), info.get("features")
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        raise ExportError(f'{json_path}: "labels" must be a non-empty list of class names')
+    if not isinstance(features, list) or not features or any(f not in FEATURE_WIDTHS for f in features):
+        raise ExportError(f'{json_path}: "features" must list some of {sorted(FEATURE_WIDTHS)}, got {features}')
+    tf()
+    import keras
+
+    try:
+        model = keras.models.load_model(keras_path, compile=False)
+    except Exception as err:
+        raise ExportError(f"{keras_path}: cannot load the Keras head ({err})") from None
+    width = sum(FEATURE_WIDTHS[f] for f in features)
+    in_shape, out_shape = tuple(model.input_shape), tuple(model.output_shape)
+    if in_shape[-1] != width or out_shape[-1] != len(labels):
+        raise ExportError(
+            f"{keras_path}: head maps {in_shape} -> {out_shape} but head.json says {width} features "
+            f"({'+'.join(features)}) -> {len(labels)} labels"
+        )
+    return Head(model, info)
+
+
+def _make_module(frozen: FrozenYamnet, head: Head | None) -> Any:
+    """A tf.Module whose ``serve`` imports the rewritten YAMNet graph and applies the head in one function."""
+    tfm = tf()
+
+    class ExportedModel(tfm.Module):
+        def __init__(self) -> None:
+            super().__init__(name="yamnet_tfjs")
+            self.head = head.model if head else None
+
+        @tfm.function(input_signature=[tfm.TensorSpec([None], tfm.float32, name="waveform")])
+        def serve(self, waveform: Any) -> Any:
+            yam = import_yamnet(frozen, waveform)
+            if head is None:
+                # A list gives signature keys output_0..2 in TF Hub's order (see YAMNET_ONLY_OUTPUTS).
+                return [tfm.identity(yam[k], name=k) for k in YAMNET_ONLY_OUTPUTS]
+            feats = {"embeddings": yam["embeddings"], "yamnet_scores": yam["scores"]}
+            x = (
+                tfm.concat([feats[f] for f in head.features], axis=1)
+                if len(head.features) > 1
+                else feats[head.features[0]]
+            )
+            probs = self.head(x, training=False)
+            return {
+                "scores": tfm.identity(probs, name="scores"),
+                "clip_scores": tfm.reduce_mean(probs, axis=0, name="clip_scores"),
+                "yamnet_scores": tfm.identity(yam["scores"], name="yamnet_scores"),
+                "embeddings": tfm.identity(yam["embeddings"], name="embeddings"),
+                "log_mel": tfm.identity(yam["log_mel"], name="log_mel"),
+            }
+
+    return ExportedModel()
+
+
+def tfjs_friendly_yamnet(yamnet: Yamnet) -> FrozenYamnet:
+    """YAMNet frozen, with the matmul-DFT front end (see yamnet_graph.py)."""
+    return rewrite_front_end(freeze_yamnet(yamnet.model))
+
+
+def save_saved_model(yamnet: Yamnet, head: Head | None, out_dir: Path) -> None:
+    """Write one SavedModel: waveform -> dict of outputs (with head) or YAMNet's three (without)."""
+    tfm = tf()
+    module = _make_module(tfjs_friendly_yamnet(yamnet), head)
+    signature = module.serve.get_concrete_function()
+    tfm.saved_model.save(module, str(out_dir), signatures={"serving_default": signature})
+
+
+@contextmanager
+def staged(model_dir: Path) -> Iterator[Path]:
+    """A fresh staging folder inside ``model_dir``; its artifacts replace the old ones only on success.
+
+    The swap moves each old artifact aside first and puts it back if a move fails, so the folder
+    always holds either the complete previous export or the complete new one.
+    """
+    try:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=".export-", dir=model_dir))
+    except OSError as err:
+        raise ExportError(f"cannot write to {model_dir} ({err.strerror or err})") from None
+    try:
+        yield stage
+        _swap_in(stage, model_dir)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _swap_in(stage: Path, model_dir: Path) -> None:
+    backup = stage / ".previous"
+    backup.mkdir()
+    moved_old: list[str] = []
+    moved_new: list[str] = []
+    try:
+        for name in ARTIFACTS:
+            if (model_dir / name).exists():
+                (model_dir / name).rename(backup / name)
+                moved_old.append(name)
+        for name in ARTIFACTS:
+            if (stage / name).exists():
+                (stage / name).rename(model_dir / name)
+                moved_new.append(name)
+    except OSError as err:
+        for name in moved_new:
+            (model_dir / name).rename(stage / name)
+        for name in moved_old:
+            (backup / name).rename(model_dir / name)
+        raise ExportError(f"could not move the new export into {model_dir} ({err}); the previous one is kept") from None
+
+
+def export_model(
+    model_dir: Path,
+    yamnet: Yamnet,
+    quantizations: Sequence[str] = QUANTIZATIONS,
+    on_step: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Export ``exported/NAME``: SavedModel, TF.js (float32 + ``quantizations``), metadata, model card.
+
+    Returns the metadata that was written.
+    """
+    from .convert import convert_all
+    from .metadata import build_metadata, write_metadata, write_model_card
+
+    step = on_step or (lambda _msg: None)
+    for q in quantizations:
+        if q not in QUANTIZATIONS:
+            raise ExportError(f"unknown quantization {q!r}: use one of none, {', '.join(QUANTIZATIONS)}")
+    head = load_head(model_dir)
+    _check_head_matches(head, yamnet, model_dir)
+    with staged(model_dir) as stage:
+        step("building the SavedModel (YAMNet + head, matmul-DFT front end)")
+        save_saved_model(yamnet, head, stage / "saved_model")
+        step("converting to TF.js")
+        variants = convert_all(stage / "saved_model", stage, quantizations, on_step=step)
+        metadata = build_metadata(
+            stage, yamnet, head=head, variants=variants, report_path=model_dir / "report.json", source_dir=model_dir
+        )
+        write_model_card(stage / "README.md", metadata, name=model_dir.name)  # before hashing, so it is listed
+        write_metadata(stage, metadata, variants)
+    return metadata
+
+
+def export_yamnet(out_dir: Path, yamnet: Yamnet, quantizations: Sequence[str] = (), on_step=None) -> dict[str, Any]:
+    """Convert YAMNet alone (no head) the same way: a drop-in for TF Hub's TF.js YAMNet, in ``out_dir``."""
+    from .convert import convert_all
+    from .metadata import build_metadata, write_metadata, write_model_card
+
+    step = on_step or (lambda _msg: None)
+    with staged(out_dir) as stage:
+        step("building the YAMNet SavedModel (matmul-DFT front end)")
+        save_saved_model(yamnet, None, stage / "saved_model")
+        step("converting to TF.js")
+        variants = convert_all(stage / "saved_model", stage, quantizations, structured=False, on_step=step)
+        metadata = build_metadata(stage, yamnet, head=None, variants=variants)
+        write_model_card(stage / "README.md", metadata, name=out_dir.name)
+        write_metadata(stage, metadata, variants)
+    return metadata
+
+
+def _check_head_matches(head: Head, yamnet: Yamnet, model_dir: Path) -> None:
+    """Refuse a head trained on another YAMNet's embeddings: its predictions would be silently wrong."""
+    trained_on = (head.info.get("yamnet") or {}).get("identity")
+    if trained_on and trained_on != yamnet.identity:
+        raise ExportError(
+            f"{model_dir}/head.json was trained on YAMNet {trained_on[:12]}, but --yamnet {yamnet.handle} is "
+            f"{yamnet.identity[:12]}: export with the same YAMNet used for training"
+        )

@@ -1,0 +1,272 @@
+"""``metadata.json`` and the model card ``README.md`` of an export.
+
+The JS side reads every constant (labels, sample rate, patch timing, output node names) from
+``metadata.json``, never from a second copy, so this file is the one place they are written.
+Each TF.js folder gets its own copy (with that variant's quantization and file hashes), so any one
+folder is self-contained for the web page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from datetime import datetime, timezone
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .constants import (
+    EMBEDDING_DIM,
+    MIN_WAVEFORM_SAMPLES,
+    NUM_MEL_BINS,
+    NUM_YAMNET_CLASSES,
+    PATCH_HOP_SECONDS,
+    PATCH_WINDOW_SECONDS,
+    SAMPLE_RATE,
+)
+from .convert import read_model_json, signature_io, weights_bytes
+from .yamnet import Yamnet
+
+REPO = Path(__file__).resolve().parents[1]
+METADATA_FILE = "metadata.json"
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of one file, streamed."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_hashes(root: Path, skip_names: tuple[str, ...] = (METADATA_FILE,)) -> dict[str, str]:
+    """sha256 of every file under ``root`` (relative POSIX paths), except metadata files themselves."""
+    return {
+        p.relative_to(root).as_posix(): sha256_file(p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name not in skip_names and not p.relative_to(root).as_posix().startswith(".")
+    }
+
+
+def versions() -> dict[str, str]:
+    """Versions of everything that shaped the artifacts (Python packages and the pinned TF.js)."""
+    found = {"yamnet-tfjs": __version__, "python": platform.python_version()}
+    for pkg in ("tensorflow", "tensorflowjs", "keras", "tf-keras", "tensorflow-hub", "numpy"):
+        try:
+            found[pkg] = importlib_metadata.version(pkg)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    package_json = REPO / "web_demo" / "package.json"
+    if package_json.is_file():
+        deps = json.loads(package_json.read_text(encoding="utf-8")).get("dependencies", {})
+        for name in ("@tensorflow/tfjs", "@tensorflow/tfjs-backend-wasm"):
+            if name in deps:
+                found[name] = deps[name]
+    return found
+
+
+def output_specs(tfjs_dir: Path, head_classes: int | None) -> list[dict[str, Any]]:
+    """``[{"name", "node", "shape"}]`` in the exported order; ``node`` is what ``model.execute`` takes."""
+    _, outputs = signature_io(read_model_json(tfjs_dir))
+    if head_classes is None:  # export-yamnet: signature keys output_0..2 in TF Hub's order
+        shapes = {"scores": [-1, NUM_YAMNET_CLASSES], "embeddings": [-1, EMBEDDING_DIM], "log_mel": [-1, NUM_MEL_BINS]}
+        keys = dict(zip(shapes, sorted(outputs), strict=True))
+    else:
+        shapes = {
+            "scores": [-1, head_classes],
+            "clip_scores": [head_classes],
+            "yamnet_scores": [-1, NUM_YAMNET_CLASSES],
+            "embeddings": [-1, EMBEDDING_DIM],
+            "log_mel": [-1, NUM_MEL_BINS],
+        }
+        keys = {name: name for name in shapes}
+    return [{"name": name, "node": outputs[keys[name]]["name"], "shape": shape} for name, shape in shapes.items()]
+
+
+def summarize_report(report_path: Path | None) -> dict[str, Any] | None:
+    """The scalar headline numbers of ``report.json`` (plus its ``summary`` block if it has one)."""
+    if report_path is None or not report_path.is_file():
+        return None
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(report, dict):
+        return None
+    summary = {k: v for k, v in report.items() if isinstance(v, (int, float, str, bool)) or v is None}
+    for key in ("summary", "cv", "cross_validation", "test", "final"):
+        if isinstance(report.get(key), dict):
+            summary[key] = {k: v for k, v in report[key].items() if isinstance(v, (int, float, str, bool))}
+    return summary
+
+
+def inputs_hash(model_dir: Path, yamnet: Yamnet, quantizations: list[str]) -> str:
+    """A hash of everything the export was made from: YAMNet, head files, variants, package version."""
+    digest = hashlib.sha256()
+    digest.update(f"{yamnet.identity}\0{','.join(quantizations)}\0{__version__}\0".encode())
+    for name in ("head.keras", "head.json"):
+        if (model_dir / name).is_file():
+            digest.update(name.encode() + b"\0" + sha256_file(model_dir / name).encode())
+    return digest.hexdigest()
+
+
+def build_metadata(
+    stage: Path,
+    yamnet: Yamnet,
+    head: Any | None,
+    variants: dict[str, Path],
+    report_path: Path | None = None,
+    source_dir: Path | None = None,
+) -> dict[str, Any]:
+    """The top-level metadata dict (``files`` and per-variant copies are added by :func:`write_metadata`)."""
+    labels = head.labels if head is not None else list(yamnet.class_names)
+    base = variants["float32"]
+    input_spec, _ = signature_io(read_model_json(base))
+    meta: dict[str, Any] = {
+        "format": "yamnet-tfjs/1",
+        "kind": "classifier" if head is not None else "yamnet",
+        "labels": labels,
+        "yamnet_class_names": list(yamnet.class_names),
+        "sample_rate": SAMPLE_RATE,
+        "patch_window_seconds": PATCH_WINDOW_SECONDS,
+        "patch_hop_seconds": PATCH_HOP_SECONDS,
+        "min_samples": MIN_WAVEFORM_SAMPLES,
+        "input": {"name": "waveform", "node": input_spec["name"], "dtype": "float32", "shape": [-1]},
+        "outputs": output_specs(base, len(labels) if head is not None else None),
+        "quantization": "float32",
+        "variants": {
+            kind: {"dir": path.name, "weights_bytes": weights_bytes(path), "quantized": kind != "float32"}
+            for kind, path in variants.items()
+        },
+        "quantization_scope": "network weights only; yamnet_frontend/* (window, mel matrix, DFT table) stay float32",
+        "report": summarize_report(report_path),
+        "yamnet": {"handle": yamnet.handle, "identity": yamnet.identity},
+        "versions": versions(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    if head is not None:
+        meta["features"] = head.features
+        meta["head"] = {k: head.info.get(k) for k in ("seed", "created", "inputs_hash") if k in head.info}
+        model_dir = source_dir or (report_path.parent if report_path else None)
+        if model_dir is not None:
+            meta["inputs_hash"] = inputs_hash(model_dir, yamnet, [k for k in variants if k != "float32"])
+    return meta
+
+
+def write_metadata(stage: Path, metadata: dict[str, Any], variants: dict[str, Path]) -> None:
+    """Write one metadata.json per TF.js folder (its own quantization + files) and the top-level one."""
+    for kind, path in variants.items():
+        copy = {**metadata, "quantization": kind, "files": file_hashes(path)}
+        _write_json(path / METADATA_FILE, copy)
+    top = {**metadata, "files": file_hashes(stage)}
+    _write_json(stage / METADATA_FILE, top)
+    metadata.clear()
+    metadata.update(top)
+
+
+def _write_json(path: Path, value: dict[str, Any]) -> None:
+    path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _fmt_bytes(n: int) -> str:
+    return f"{n / 1e6:.2f} MB"
+
+
+def write_model_card(path: Path, metadata: dict[str, Any], name: str) -> None:
+    """A human-readable README: what it is, how well it does, how to load it in JavaScript."""
+    labels = metadata["labels"]
+    is_yamnet = metadata["kind"] == "yamnet"
+    report = metadata.get("report") or {}
+    lines = [f"# {name}: {'YAMNet for TF.js' if is_yamnet else 'a YAMNet-based sound classifier for TF.js'}", ""]
+    if is_yamnet:
+        lines += [
+            "Google's YAMNet (AudioSet, 521 classes) converted for TF.js with a matmul-DFT front end, so it runs on",
+            "the cpu, wasm and webgl backends. A drop-in for TF Hub's TF.js YAMNet:",
+            "",
+            "```js",
+            "const model = await tf.loadGraphModel('tfjs/model.json');",
+            "const [scores, embeddings, spectrogram] = model.predict(waveform);  // waveform: 16 kHz mono float32",
+            "```",
+            "",
+        ]
+    else:
+        trained = metadata.get("head", {})
+        lines += [
+            f"Classifies 16 kHz mono audio into {len(labels)} classes: {', '.join(labels[:20])}"
+            + (" …" if len(labels) > 20 else "")
+            + ".",
+            "",
+            f"A small head trained on YAMNet {' + '.join(metadata.get('features', []))} (per 0.96 s patch, "
+            "mean over patches per clip), exported together with YAMNet as one graph.",
+            "",
+            "## How well it does",
+            "",
+        ]
+        if report:
+            lines += ["From the training report (`report.json`):", "", "| metric | value |", "|---|---|"]
+            for key, value in report.items():
+                if isinstance(value, dict):
+                    for sub, v in value.items():
+                        lines.append(f"| {key}.{sub} | {v} |")
+                else:
+                    lines.append(f"| {key} | {value} |")
+        else:
+            lines.append("No `report.json` was found beside the head; run `yamnet-tfjs train` to evaluate it.")
+        if trained:
+            lines += ["", f"Head: {json.dumps(trained)}"]
+        lines += [""]
+    lines += [
+        "## Files",
+        "",
+        "| variant | folder | weights |",
+        "|---|---|---|",
+    ]
+    for kind, info in metadata["variants"].items():
+        lines.append(f"| {kind} | `{info['dir']}/` | {_fmt_bytes(info['weights_bytes'])} |")
+    lines += [
+        "",
+        "Quantization touches the network's weights only; the front end (Hann window, mel matrix, DFT table) stays",
+        "float32. `saved_model/` is the same graph for Python (`yamnet-tfjs predict`). Every folder holds a",
+        "`metadata.json` with labels, sample rate, patch timing, output node names and sha256 of each file.",
+        "",
+        "## Inputs and outputs",
+        "",
+        f"Input `waveform`: float32 [-1], {metadata['sample_rate']} Hz mono in [-1, 1], any length (shorter than "
+        f"{metadata['min_samples']} samples is zero-padded). Patches are {metadata['patch_window_seconds']} s every "
+        f"{metadata['patch_hop_seconds']} s.",
+        "",
+        "| output | shape | graph node |",
+        "|---|---|---|",
+    ]
+    for spec in metadata["outputs"]:
+        lines.append(f"| `{spec['name']}` | {spec['shape']} | `{spec['node']}` |")
+    lines += [
+        "",
+        "## Loading it in JavaScript",
+        "",
+        "Read outputs by node name with `model.execute` (TF.js 4.22's `predict` can pair structured output names",
+        "with the wrong tensors). The project's `web_demo/src/model.js` does this for you:",
+        "",
+        "```js",
+        "import * as tf from '@tensorflow/tfjs';",
+        "import { initBackend, loadClassifier } from './model.js';",
+        "await initBackend(tf, ['webgl', 'wasm', 'cpu']);",
+        "const clf = await loadClassifier(tf, 'tfjs/model.json');   // reads tfjs/metadata.json too",
+        "const out = await clf.run(waveform);                      // Float32Array, 16 kHz mono",
+        "const best = out.clip_scores.data.indexOf(Math.max(...out.clip_scores.data));"
+        if not is_yamnet
+        else "const best = out.scores.data.indexOf(Math.max(...out.scores.data));",
+        "console.log(clf.labels[best]);",
+        "```",
+        "",
+        "Without the module: `const meta = await (await fetch('tfjs/metadata.json')).json();`",
+        "`const outs = model.execute(tf.tensor1d(waveform), meta.outputs.map(o => o.node));`",
+        "",
+        f"Versions: {', '.join(f'{k} {v}' for k, v in metadata['versions'].items())}.",
+        f"YAMNet: `{metadata['yamnet']['handle']}` (identity {metadata['yamnet']['identity'][:12]}).",
+        "",
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")
