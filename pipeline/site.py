@@ -222,17 +222,17 @@ class SiteRequestHandler(SimpleHTTPRequestHandler):
     isolate = False
     quiet = False
 
-    def translate_path(self, path: str) -> str:
-        """Map a URL path into the root; anything resolving outside it maps to a path that 404s."""
-        candidate = Path(super().translate_path(path))
+    def send_head(self):  # type: ignore[override]
+        """404 for anything that resolves outside the root (``..`` tricks, symlinks pointing out)."""
         root = Path(self.directory).resolve()
         try:
-            resolved = candidate.resolve()
-        except (OSError, RuntimeError):
-            return str(root / "\0missing")
-        if resolved != root and root not in resolved.parents:
-            return str(root / "\0outside")
-        return str(resolved)
+            resolved = Path(self.translate_path(self.path)).resolve()
+        except (OSError, RuntimeError, ValueError):
+            resolved = None
+        if resolved is None or (resolved != root and root not in resolved.parents):
+            self.send_error(404, "Not found")
+            return None
+        return super().send_head()
 
     def list_directory(self, path: str | os.PathLike[str]):  # type: ignore[override]
         """No listings: a static host would not show them either."""
