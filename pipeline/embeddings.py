@@ -1,0 +1,317 @@
+"""Per-patch YAMNet embeddings (and scores) for every clip of a data set, cached on disk.
+
+Why a cache: training is re-run many times (seeds, heads, folds) but YAMNet's outputs for a file
+never change, so they are computed once. Entries are keyed by the YAMNet model's identity (sha256 of
+its SavedModel), the view of the clip (time shift) and the sha256 of the file's *content*, so:
+
+* a rerun makes no YAMNet call at all (the model is not even split/traced);
+* an interrupted run resumes: every clip is written as soon as its patches are done;
+* a file whose content changed gets a new key and is recomputed, whatever its name or mtime.
+
+Each entry is written to a temporary file and renamed into place (atomic on POSIX), so a killed run
+never leaves a half-written entry.
+
+Why it is fast: decoding and YAMNet's front end run in worker threads while the main thread feeds
+YAMNet's network batches of patches gathered across clips (see :mod:`pipeline.patch_runner`); both
+cores stay busy and the network sees efficient batch sizes. ``bench/bench_embed.py`` measures it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .audio import load_audio
+from .constants import EMBEDDING_DIM, NUM_YAMNET_CLASSES
+from .datasets import Clip, Dataset
+from .errors import AudioError
+from .patch_runner import PatchRunner, make_runner
+from .yamnet import Yamnet
+
+CACHE_ENV_VAR = "YAMNET_TFJS_CACHE"
+CACHE_FORMAT = "v1"
+"""Bump when the entry layout or the decoding changes: old entries are then simply not found."""
+
+DEFAULT_BATCH_PATCHES = 64
+"""Patches per network call: measured fastest on 2 cores (bigger batches fall out of cache)."""
+
+FEATURE_WIDTHS = {"embeddings": EMBEDDING_DIM, "yamnet_scores": NUM_YAMNET_CLASSES}
+
+
+def default_cache_dir() -> Path:
+    """``$YAMNET_TFJS_CACHE``, else ``$XDG_CACHE_HOME/yamnet-tfjs``, else ``~/.cache/yamnet-tfjs``."""
+    if os.environ.get(CACHE_ENV_VAR):
+        return Path(os.environ[CACHE_ENV_VAR]).expanduser()
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "yamnet-tfjs"
+
+
+@dataclass
+class EmbedStats:
+    """What one :func:`embed_dataset` call did (the tests and the benchmark read this)."""
+
+    clips: int = 0
+    cached: int = 0
+    computed: int = 0
+    failed: int = 0
+    network_calls: int = 0
+    patches: int = 0
+
+
+@dataclass
+class EmbeddingSet:
+    """YAMNet's outputs for the readable clips of a data set, in data set order.
+
+    ``embeddings[i]`` is ``[n_i, 1024]`` and ``scores[i]`` ``[n_i, 521]`` for clip ``i``;
+    ``labels[i]`` indexes ``label_names``; ``folds[i]`` is the clip's fold or 0 if it has none.
+    """
+
+    clip_ids: list[str]
+    paths: list[Path]
+    labels: np.ndarray
+    label_names: list[str]
+    folds: np.ndarray
+    embeddings: list[np.ndarray]
+    scores: list[np.ndarray]
+    shift: int = 0
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    stats: EmbedStats = field(default_factory=EmbedStats)
+
+    def __len__(self) -> int:
+        return len(self.clip_ids)
+
+    def features(self, clip: int, names: tuple[str, ...] | list[str] = ("embeddings",)) -> np.ndarray:
+        """Per-patch feature rows ``[n, F]`` of one clip, features concatenated in the order given."""
+        parts = {"embeddings": self.embeddings[clip], "yamnet_scores": self.scores[clip]}
+        return np.concatenate([parts[n] for n in names], axis=1) if len(names) > 1 else parts[names[0]]
+
+    def patch_table(
+        self, clips: np.ndarray | list[int], names: tuple[str, ...] | list[str] = ("embeddings",)
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(X [P, F], y [P], owner [P])`` for the patches of ``clips``; ``owner`` is the clip index."""
+        clips = np.asarray(clips, dtype=int)
+        rows = [self.features(i, names) for i in clips]
+        counts = np.array([len(r) for r in rows], dtype=int)
+        x = np.concatenate(rows).astype(np.float32, copy=False) if rows else np.zeros((0, 0), np.float32)
+        return x, np.repeat(self.labels[clips], counts), np.repeat(clips, counts)
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes: the cache key, so renamed-but-same files hit and edited ones miss."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class EmbeddingCache:
+    """One folder of ``.npz`` entries per (YAMNet identity, clip view)."""
+
+    def __init__(self, cache_dir: Path, yamnet_identity: str, shift: int = 0) -> None:
+        self.root = Path(cache_dir).expanduser() / "embeddings" / CACHE_FORMAT / yamnet_identity[:16] / f"shift{shift}"
+
+    def path(self, digest: str) -> Path:
+        return self.root / digest[:2] / f"{digest}.npz"
+
+    def get(self, digest: str) -> tuple[np.ndarray, np.ndarray] | None:
+        path = self.path(digest)
+        try:
+            with np.load(path) as npz:
+                return npz["embeddings"], npz["scores"]
+        except (OSError, KeyError, ValueError):  # missing or unreadable entry: recompute it
+            return None
+
+    def put(self, digest: str, embeddings: np.ndarray, scores: np.ndarray) -> None:
+        path = self.path(digest)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, embeddings=embeddings, scores=scores)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+_RUNNERS: dict[int, tuple[Yamnet, PatchRunner]] = {}
+
+
+def get_runner(yamnet: Yamnet) -> PatchRunner:
+    """The batched runner for ``yamnet``, built once per process (splitting the graph takes ~1 s)."""
+    entry = _RUNNERS.get(id(yamnet))
+    if entry is None or entry[0] is not yamnet:
+        entry = (yamnet, make_runner(yamnet))
+        _RUNNERS[id(yamnet)] = entry
+    return entry[1]
+
+
+def embed_dataset(
+    dataset: Dataset,
+    yamnet: Yamnet,
+    cache_dir: Path | None = None,
+    shift: int = 0,
+    batch_patches: int = DEFAULT_BATCH_PATCHES,
+    workers: int = 2,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> EmbeddingSet:
+    """YAMNet embeddings and scores for every clip of ``dataset``, from the cache where possible.
+
+    ``shift`` drops that many samples from the start of each clip first: a different view of the
+    same clip (denser effective hop) used only to augment training; evaluation uses ``shift=0``, the
+    way the exported model sees audio. Clips that fail to decode are skipped and listed in
+    ``skipped``. ``on_progress(done, total)`` is called as clips complete.
+    """
+    cache = EmbeddingCache(cache_dir or default_cache_dir(), yamnet.identity, shift)
+    clips = dataset.clips
+    stats = EmbedStats(clips=len(clips))
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        digests = list(pool.map(file_digest, [c.path for c in clips]))
+    results: list[tuple[np.ndarray, np.ndarray] | None] = [cache.get(d) for d in digests]
+    stats.cached = sum(r is not None for r in results)
+    done = stats.cached
+    if on_progress:
+        on_progress(done, len(clips))
+    missing = [i for i, r in enumerate(results) if r is None]
+    skipped: list[tuple[Path, str]] = []
+    if missing:
+        runner = get_runner(yamnet)
+
+        def finished(i: int, embeddings: np.ndarray, scores: np.ndarray) -> None:
+            nonlocal done
+            cache.put(digests[i], embeddings, scores)
+            results[i] = (embeddings, scores)
+            stats.computed += 1
+            done += 1
+            if on_progress:
+                on_progress(done, len(clips))
+
+        def failed(i: int, err: AudioError) -> None:
+            nonlocal done
+            skipped.append((clips[i].path, err.problem))
+            stats.failed += 1
+            done += 1
+            if on_progress:
+                on_progress(done, len(clips))
+
+        _compute([clips[i] for i in missing], missing, runner, shift, batch_patches, workers, finished, failed, stats)
+    keep = [i for i, r in enumerate(results) if r is not None]
+    index = dataset.label_index()
+    return EmbeddingSet(
+        clip_ids=[clips[i].clip_id for i in keep],
+        paths=[clips[i].path for i in keep],
+        labels=np.array([index[clips[i].label] for i in keep], dtype=np.int64),
+        label_names=list(dataset.labels),
+        folds=np.array([clips[i].fold or 0 for i in keep], dtype=np.int64),
+        embeddings=[results[i][0] for i in keep],  # type: ignore[index]
+        scores=[results[i][1] for i in keep],  # type: ignore[index]
+        shift=shift,
+        skipped=list(dataset.skipped) + skipped,
+        stats=stats,
+    )
+
+
+def _prepare(clip: Clip, runner: PatchRunner, shift: int) -> np.ndarray:
+    """Worker-thread job: decode, apply the view's shift, and (batched path) frame into patches."""
+    wave = load_audio(clip.path)
+    if shift:
+        wave = wave[shift:] if len(wave) > shift else wave[:0]
+        if not len(wave):
+            wave = np.zeros(1, np.float32)  # shorter than the shift: YAMNet pads it to one silent patch
+    return runner.patches(wave) if runner.batched else wave
+
+
+def _prefetch(items: list[Clip], runner: PatchRunner, shift: int, workers: int) -> Iterator[Future]:
+    """Futures of :func:`_prepare` in order, at most a few ahead so memory stays bounded."""
+    ahead = max(4, 8 * workers)
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        queue: deque[Future] = deque()
+        it = iter(items)
+        for clip in it:
+            queue.append(pool.submit(_prepare, clip, runner, shift))
+            if len(queue) >= ahead:
+                break
+        while queue:
+            yield queue.popleft()
+            nxt = next(it, None)
+            if nxt is not None:
+                queue.append(pool.submit(_prepare, nxt, runner, shift))
+
+
+def _compute(
+    items: list[Clip],
+    indices: list[int],
+    runner: PatchRunner,
+    shift: int,
+    batch_patches: int,
+    workers: int,
+    finished: Callable[[int, np.ndarray, np.ndarray], None],
+    failed: Callable[[int, AudioError], None],
+    stats: EmbedStats,
+) -> None:
+    """Feed patches from the prefetch queue to the network in batches that may span clips.
+
+    A clip longer than a batch is split across calls; its outputs are stitched back together before
+    it is written, so clip boundaries never depend on the batch size.
+    """
+    pending: deque[tuple[int, np.ndarray]] = deque()  # (dataset index, patches not yet run)
+    partial: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+    remaining: dict[int, int] = {}
+    queued = 0
+
+    def run_batch() -> None:
+        nonlocal queued
+        take, owners = [], []
+        room = batch_patches
+        while pending and room > 0:
+            i, patches = pending[0]
+            part, rest = patches[:room], patches[room:]
+            take.append(part)
+            owners.append((i, len(part)))
+            room -= len(part)
+            if len(rest):
+                pending[0] = (i, rest)
+            else:
+                pending.popleft()
+        batch = np.concatenate(take)
+        queued -= len(batch)
+        scores, embeddings = runner.run(batch)
+        stats.network_calls += 1
+        stats.patches += len(batch)
+        start = 0
+        for i, n in owners:
+            partial.setdefault(i, []).append((embeddings[start : start + n], scores[start : start + n]))
+            start += n
+            remaining[i] -= n
+            if remaining[i] == 0:
+                parts = partial.pop(i)
+                finished(i, np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+
+    for i, future in zip(indices, _prefetch(items, runner, shift, workers)):
+        try:
+            prepared = future.result()
+        except AudioError as err:
+            failed(i, err)
+            continue
+        if not runner.batched:
+            scores, embeddings = runner.run_clip(prepared)
+            stats.network_calls += 1
+            stats.patches += len(embeddings)
+            finished(i, embeddings, scores)
+            continue
+        pending.append((i, prepared))
+        remaining[i] = len(prepared)
+        queued += len(prepared)
+        while queued >= batch_patches:
+            run_batch()
+    while pending:
+        run_batch()
