@@ -1,0 +1,87 @@
+"""Run a converted TF.js model in Node (pure ``@tensorflow/tfjs``, cpu or wasm) from Python.
+
+A thin wrapper around ``web_demo/node/run_model.mjs``, which runs the model through the same
+``web_demo/src/model.js`` the web page uses: tests, parity and benchmarks all call this, so what they
+check is the code users run. Waveforms travel as raw float32 files, outputs come back as numpy arrays.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import PipelineError
+
+REPO = Path(__file__).resolve().parents[1]
+WEB_DEMO = REPO / "web_demo"
+RUNNER = WEB_DEMO / "node" / "run_model.mjs"
+
+
+class NodeError(PipelineError):
+    """Node is missing, its packages are not installed, or the runner failed."""
+
+
+@dataclass
+class NodeRun:
+    """Outputs and timings of one runner call."""
+
+    backend: str  # the backend TF.js actually used
+    load_ms: float
+    outputs: list[dict[str, np.ndarray]]  # one dict per waveform, output name -> array
+    ms: list[list[float]]  # per waveform, ms per timed call (after a warm-up call)
+    raw: dict[str, Any]
+
+
+def node_binary() -> str:
+    """Path of ``node``; a one-line error naming the fix if it is missing or TF.js is not installed."""
+    node = shutil.which("node")
+    if not node:
+        raise NodeError("node not found on PATH: install Node.js 18 or newer")
+    if not (WEB_DEMO / "node_modules" / "@tensorflow" / "tfjs").is_dir():
+        raise NodeError(f"TF.js is not installed for the Node runner: run `npm ci` in {WEB_DEMO}")
+    return node
+
+
+def run_in_node(
+    model_dir: Path,
+    waveforms: Sequence[np.ndarray],
+    backend: str = "cpu",
+    repeats: int = 1,
+    mode: str = "classifier",
+    timeout: float = 900,
+) -> NodeRun:
+    """Run every waveform through the TF.js model in ``model_dir`` (a folder with model.json)."""
+    node = node_binary()
+    with tempfile.TemporaryDirectory(prefix="yamnet-tfjs-node-") as tmp:
+        work = Path(tmp)
+        inputs = []
+        for i, wave in enumerate(waveforms):
+            path = work / f"in{i}.f32"
+            np.asarray(wave, dtype="<f4").tofile(path)
+            inputs.append(str(path))
+        args = [node, str(RUNNER), "--model", str(model_dir), "--out", str(work / "out"), "--backend", backend]
+        args += ["--repeats", str(repeats), "--mode", mode, *inputs]
+        try:
+            proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise NodeError(f"the Node runner took longer than {timeout:.0f} s on {model_dir}") from None
+        if proc.returncode != 0:
+            lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+            raise NodeError(f"Node runner failed on {model_dir} ({backend}): {lines[-1] if lines else proc.returncode}")
+        raw = json.loads((work / "out" / "result.json").read_text(encoding="utf-8"))
+        outputs = [
+            {
+                name: np.fromfile(spec["file"], dtype="<f4").reshape(spec["shape"])
+                for name, spec in entry["outputs"].items()
+            }
+            for entry in raw["results"]
+        ]
+    return NodeRun(raw["backend"], raw["load_ms"], outputs, [e["ms"] for e in raw["results"]], raw)
