@@ -115,6 +115,94 @@ def _print_classification(results: list[dict], timeline: bool) -> None:
             out_console.print(f"     {row['start']:7.2f} s  {row['label']:<40} {row['score']:.3f}")
 
 
+def _quantizations(values: list[str] | None) -> list[str]:
+    """--quantize values -> quantized variants to write (float32 `tfjs/` is always written)."""
+    if not values:
+        return ["float16", "uint8"]
+    if "none" in values:
+        return []
+    return list(dict.fromkeys(values))
+
+
+QuantizeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--quantize",
+        "-q",
+        help="Quantized TF.js variants besides float32 tfjs/: none, float16, uint8 (repeatable; default both).",
+        show_default=False,
+    ),
+]
+
+
+@app.command()
+def export(
+    model_dir: Annotated[Path, typer.Argument(help="The trained model folder, exported/NAME (has head.keras).")],
+    quantize: QuantizeOption = None,
+    yamnet: YamnetOption = None,
+) -> None:
+    """Export YAMNet + the trained head as one SavedModel and TF.js graph models, with metadata and a model card.
+
+    Writes saved_model/, tfjs/ (+ tfjs-float16/, tfjs-uint8/), metadata.json and README.md into MODEL_DIR.
+    Atomic: if anything fails, the previous export in MODEL_DIR is left as it was.
+    """
+    from .export import export_model
+    from .yamnet import load_yamnet
+
+    with user_errors():
+        metadata = export_model(model_dir, load_yamnet(yamnet), _quantizations(quantize), on_step=info)
+    for kind, variant in metadata["variants"].items():
+        info(f"  {kind:<8} {model_dir / variant['dir']}  {variant['weights_bytes'] / 1e6:.2f} MB")
+    info(f"exported {model_dir} ({len(metadata['labels'])} classes)")
+
+
+@app.command("export-yamnet")
+def export_yamnet_cmd(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write YAMNet's TF.js conversion into.")],
+    quantize: QuantizeOption = None,
+    yamnet: YamnetOption = None,
+) -> None:
+    """Convert YAMNet alone for TF.js: a drop-in for TF Hub's TF.js YAMNet that also runs on wasm and fast on cpu.
+
+    `const [scores, embeddings, spectrogram] = model.predict(waveform)` works as with TF Hub's model.
+    """
+    from .export import export_yamnet
+    from .yamnet import load_yamnet
+
+    with user_errors():
+        metadata = export_yamnet(out_dir, load_yamnet(yamnet), _quantizations(quantize or ["none"]), on_step=info)
+    for kind, variant in metadata["variants"].items():
+        info(f"  {kind:<8} {out_dir / variant['dir']}  {variant['weights_bytes'] / 1e6:.2f} MB")
+
+
+@app.command()
+def predict(
+    model_dir: Annotated[Path, typer.Argument(help="An exported model folder (exported/NAME).")],
+    audio: Annotated[list[Path], typer.Argument(help="Audio files (WAV, FLAC, OGG, MP3; any rate and channels).")],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many classes to show.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (a list, one entry per file).")] = False,
+    timeline: Annotated[bool, typer.Option("--timeline", help="Also give each 0.48 s patch's top class.")] = False,
+) -> None:
+    """Classify audio files with an exported model's SavedModel (same output as `classify`, your classes).
+
+    A file that cannot be read is reported by name and skipped; the exit code is 1 if any failed.
+    """
+    from .predict import load_exported, predict_files
+
+    with user_errors():
+        model = load_exported(model_dir)
+    results, errors = predict_files(model, audio, k=top_k, timeline=timeline)
+    for err in errors:
+        error(str(err))
+    if as_json:
+        print(json.dumps(results, indent=2))
+    else:
+        _print_classification(results, timeline)
+    if errors:
+        info(f"{len(errors)} of {len(audio)} file(s) failed")
+        raise typer.Exit(1)
+
+
 @app.command()
 def site(
     export_dir: Annotated[Path, typer.Argument(help="An export folder (exported/NAME) or a folder with model.json.")],
