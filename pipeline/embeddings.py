@@ -296,7 +296,7 @@ def _compute(
                 parts = partial.pop(i)
                 finished(i, np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 
-    for i, future in zip(indices, _prefetch(items, runner, shift, workers)):
+    for i, future in zip(indices, _prefetch(items, runner, shift, workers), strict=True):
         try:
             prepared = future.result()
         except AudioError as err:

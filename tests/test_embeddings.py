@@ -1,0 +1,133 @@
+"""Embeddings: batched runner equals the hub call; the cache serves reruns, resumes, notices edits.
+
+Runs the real YAMNet on a small real slice of ESC-50 (four classes, folds 1 and 2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import numpy as np
+import pytest
+
+import pipeline.embeddings as emb
+from pipeline.audio import load_audio
+from pipeline.constants import EMBEDDING_DIM, NUM_YAMNET_CLASSES, num_patches
+from pipeline.datasets import load_dataset
+from pipeline.patch_runner import PatchRunner
+from tests.conftest import ESC50_DIR, esc50_clips_of
+
+CLASSES = ["dog", "rain", "crying_baby", "clock_tick"]
+
+
+@pytest.fixture(scope="module")
+def slice_set():
+    return load_dataset(ESC50_DIR).subset(classes=CLASSES, folds=[1, 2])
+
+
+class _Counting:
+    """Wraps the hub model object and counts calls (through ``Yamnet.__call__`` or tracing)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.calls = 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.model(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
+def test_batched_runner_equals_hub_call_across_batch_boundaries(yamnet, tmp_path):
+    clips = esc50_clips_of("dog", 3, fold=1)
+    root = tmp_path / "set"
+    for label, clip in zip(["dog", "dog", "cat"], clips, strict=True):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        shutil.copy(clip, root / label / clip.name)
+    ds = load_dataset(root)
+    out = emb.embed_dataset(ds, yamnet, cache_dir=tmp_path / "c", batch_patches=7)  # 7 splits every clip
+    assert out.stats.computed == 3 and out.stats.network_calls == 5  # 30 patches / 7 per call
+    for path, e, s in zip(out.paths, out.embeddings, out.scores, strict=True):
+        ref = yamnet(load_audio(path))
+        assert e.shape == (10, EMBEDDING_DIM) and s.shape == (10, NUM_YAMNET_CLASSES)
+        np.testing.assert_allclose(e, ref.embeddings, atol=1e-5)
+        np.testing.assert_allclose(s, ref.scores, atol=1e-5)
+
+
+def test_rerun_hits_cache_without_any_yamnet_call(yamnet, slice_set, tmp_path, monkeypatch):
+    first = emb.embed_dataset(slice_set, yamnet, cache_dir=tmp_path)
+    assert len(first) == len(slice_set.clips) == 64
+    assert first.stats.computed == 64 and first.stats.patches == 640
+    assert sorted(set(first.folds)) == [1, 2] and first.label_names == sorted(CLASSES)
+
+    counting = _Counting(yamnet.model)
+    watched = dataclasses.replace(yamnet, model=counting)
+
+    def no_runner(_):
+        raise AssertionError("a cached rerun must not build the YAMNet runner")
+
+    monkeypatch.setattr(emb, "get_runner", no_runner)
+    second = emb.embed_dataset(slice_set, watched, cache_dir=tmp_path)
+    assert counting.calls == 0
+    assert second.stats.cached == 64 and second.stats.computed == 0 and second.stats.network_calls == 0
+    for a, b in zip(first.embeddings, second.embeddings, strict=True):
+        np.testing.assert_array_equal(a, b)
+    x, _y, owner = second.patch_table([0, 1], ("embeddings", "yamnet_scores"))
+    assert x.shape == (20, EMBEDDING_DIM + NUM_YAMNET_CLASSES) and list(owner) == [0] * 10 + [1] * 10
+
+
+def test_killed_run_resumes_where_it_stopped(yamnet, slice_set, tmp_path):
+    small = slice_set.subset(folds=[1])
+
+    def kill_after_10(done, total):
+        if done >= 10:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        emb.embed_dataset(small, yamnet, cache_dir=tmp_path, on_progress=kill_after_10)
+    entries = list(tmp_path.rglob("*.npz"))
+    assert 10 <= len(entries) < len(small.clips)
+    assert not list(tmp_path.rglob(".tmp-*"))  # no half-written entries
+    resumed = emb.embed_dataset(small, yamnet, cache_dir=tmp_path)
+    assert resumed.stats.cached == len(entries)
+    assert resumed.stats.computed == len(small.clips) - len(entries)
+
+
+def test_changed_file_is_recomputed_and_bad_file_skipped(yamnet, tmp_path):
+    root = tmp_path / "set"
+    for label in ("dog", "rain"):
+        (root / label).mkdir(parents=True)
+        for clip in esc50_clips_of(label, 2, fold=1):
+            shutil.copy(clip, root / label / clip.name)
+    ds = load_dataset(root)
+    first = emb.embed_dataset(ds, yamnet, cache_dir=tmp_path / "c")
+    assert first.stats.computed == 4
+    target = ds.clips[0].path
+    shutil.copy(esc50_clips_of("rain", 3, fold=1)[2], target)  # same name, new content
+    truncated = ds.clips[3].path
+    truncated.write_bytes(truncated.read_bytes()[:2000])  # header fine, audio cut off
+    second = emb.embed_dataset(ds, yamnet, cache_dir=tmp_path / "c")
+    assert second.stats.cached == 2 and second.stats.computed == 1 and second.stats.failed == 1
+    assert [p for p, _ in second.skipped] == [truncated]
+    assert target in second.paths and len(second) == 3
+
+
+def test_shifted_view_and_short_clips_and_fallback_runner(yamnet, tmp_path, monkeypatch):
+    root = tmp_path / "set"
+    for label in ("dog", "rain"):
+        (root / label).mkdir(parents=True)
+        shutil.copy(esc50_clips_of(label, 1, fold=1)[0], root / label / "a.flac")
+    ds = load_dataset(root)
+    shifted = emb.embed_dataset(ds, yamnet, cache_dir=tmp_path / "c", shift=3840)
+    assert [len(e) for e in shifted.embeddings] == [num_patches(80000 - 3840)] * 2
+    ref = yamnet(load_audio(ds.clips[0].path)[3840:])
+    np.testing.assert_allclose(shifted.embeddings[0], ref.embeddings, atol=1e-5)
+
+    fallback = PatchRunner(None, None, yamnet, batched=False)
+    monkeypatch.setattr(emb, "get_runner", lambda _: fallback)
+    slow = emb.embed_dataset(ds, yamnet, cache_dir=tmp_path / "d")
+    assert slow.stats.network_calls == 2
+    np.testing.assert_allclose(slow.embeddings[0], yamnet(load_audio(ds.clips[0].path)).embeddings, atol=1e-6)
