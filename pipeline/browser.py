@@ -38,38 +38,40 @@ def chromium_executable() -> str:
     raise BrowserError("no Chromium on PATH; install it with `apt-get install chromium`")
 
 
-def chromium_args(fake_audio: str | os.PathLike[str] | None = None, fake_media: bool = False) -> list[str]:
+def chromium_args(fake_audio: str | os.PathLike[str] | None = None, auto_accept_media: bool = False) -> list[str]:
     """Command-line flags for headless Chromium.
 
     Args:
-        fake_audio: a WAV file that the fake microphone plays (implies ``fake_media``). Chromium
-            delivers it at 44.1 kHz stereo whatever the file's rate, after a few hundred to ~1800
-            silent samples, and loops it.
-        fake_media: use the fake capture devices and auto-accept the media permission prompt
-            (without a file the fake microphone beeps).
+        fake_audio: a WAV file that the fake microphone plays. Chromium delivers it at 44.1 kHz
+            stereo whatever the file's rate, after a few hundred to ~1800 silent samples, and loops it.
+        auto_accept_media: accept every microphone/camera prompt (``--use-fake-ui-for-media-stream``).
+            Leave it off to decide per page instead: ``browser.new_context(permissions=["microphone"])``
+            grants, a context without that permission is denied, so one browser serves both cases.
     """
     args = []
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         args.append("--no-sandbox")  # Chromium refuses to start its sandbox as root
-    if fake_audio is not None or fake_media:
-        args += ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
     if fake_audio is not None:
-        args.append(f"--use-file-for-fake-audio-capture={Path(fake_audio).resolve()}")
+        wav = Path(fake_audio).resolve()
+        args += ["--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}"]
+    if auto_accept_media:
+        args += ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
     # Autoplay policy would otherwise keep AudioContexts started outside a gesture suspended.
     args.append("--autoplay-policy=no-user-gesture-required")
-    return args
+    return list(dict.fromkeys(args))
 
 
 @contextmanager
 def launch_chromium(
     fake_audio: str | os.PathLike[str] | None = None,
-    fake_media: bool = False,
+    auto_accept_media: bool = False,
     headless: bool = True,
     extra_args: Sequence[str] = (),
 ) -> Iterator[Browser]:
     """Start Playwright + the system Chromium; yields the Browser and closes both afterwards.
 
-    Open pages with ``browser.new_context(permissions=["microphone"])`` to grant the microphone.
+    Open pages with ``browser.new_context(permissions=["microphone"])`` to grant the microphone (see
+    :func:`chromium_args`).
     """
     try:
         from playwright.sync_api import Error as PlaywrightError
@@ -82,7 +84,7 @@ def launch_chromium(
             browser = p.chromium.launch(
                 executable_path=executable,
                 headless=headless,
-                args=[*chromium_args(fake_audio, fake_media), *extra_args],
+                args=[*chromium_args(fake_audio, auto_accept_media), *extra_args],
             )
         except PlaywrightError as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else "unknown error"

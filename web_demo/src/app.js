@@ -341,7 +341,9 @@ async function runWindow(mic) {
     mic.lastWindowEnd = end;
     state.liveSpectrogram.append(out.log_mel.data, newFrames);
 
-    const silent = rms(wave.subarray(wave.length - Math.min(wave.length, state.metadata.min_samples))) < SILENCE_RMS;
+    // Judge silence on the newest audio actually received (the ring zero-fills before the start).
+    const recent = Math.min(wave.length, end, state.metadata.min_samples);
+    const silent = rms(wave.subarray(wave.length - recent)) < SILENCE_RMS;
     const current = {custom: out.clip_scores.data, yamnet: meanRows(out.yamnet_scores)};
     if (!silent) {
       for (const set of ['custom', 'yamnet']) {
