@@ -1,0 +1,226 @@
+"""The web demo in a real browser: headless Debian Chromium driven by Playwright.
+
+One real export (a small head trained on real ESC-50 YAMNet features + YAMNet, exported and
+converted by the real pipeline), one built site deployed to a different folder and served from a
+sub-path by the standard library's plain static server (as `python -m http.server` would), and one
+Chromium whose fake microphone plays a real ESC-50 clip. The browser's labels must equal what the
+exported SavedModel predicts in Python for the same clip.
+
+Also runs the page's JavaScript unit tests (resampler, ring buffer, scheduler) with `node --test`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pipeline.audio import load_audio
+from pipeline.browser import fake_microphone_wav, launch_chromium
+from pipeline.constants import SAMPLE_RATE
+from pipeline.site import build_site
+from tests.conftest import esc50_clip
+from tests.helpers_head import write_head
+
+REPO = Path(__file__).resolve().parents[1]
+
+MIC_CLIP = esc50_clip("1-211527-C-20.wav")
+"""Crying baby, sound in every patch (no digital silence): head and YAMNet agree on every patch."""
+FILE_CLIP = esc50_clip("1-54958-A-10.wav")
+"""Rain: the head says rain in every patch; not one of the clips the test head was trained on."""
+
+pytestmark = pytest.mark.slow
+
+
+def test_javascript_unit_tests_pass() -> None:
+    """Resampler (anti-aliasing, streaming == one-shot), ring buffer and hop scheduler, in Node."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not installed (needed for the web demo); see README set-up")
+    run = subprocess.run([node, "--test", "test/"], cwd=REPO / "web_demo", capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert re.search(r"# fail 0", run.stdout)
+
+
+# --- fixtures: export -> site -> server -> browser ------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def web_export(tmp_path_factory: pytest.TempPathFactory, yamnet) -> Path:
+    """A real float32 export (YAMNet + a small trained head) made by the export stage."""
+    from pipeline.export import export_model
+
+    model_dir = write_head(tmp_path_factory.mktemp("web") / "exported" / "demo", yamnet)
+    export_model(model_dir, yamnet, quantizations=())
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def python_predictions(web_export: Path) -> dict[str, dict[str, Any]]:
+    """What the exported SavedModel predicts in Python for the two test clips."""
+    from pipeline.tfenv import tf
+
+    tfm = tf()
+    serve = tfm.saved_model.load(str(web_export / "saved_model")).signatures["serving_default"]
+    metadata = json.loads((web_export / "metadata.json").read_text())
+    labels, names = metadata["labels"], metadata["yamnet_class_names"]
+    result = {}
+    for clip in (MIC_CLIP, FILE_CLIP):
+        out = {k: v.numpy() for k, v in serve(waveform=tfm.constant(load_audio(clip))).items()}
+        result[clip.name] = {
+            "label": labels[int(out["clip_scores"].argmax())],
+            "score": float(out["clip_scores"].max()),
+            "yamnet_label": names[int(out["yamnet_scores"].mean(axis=0).argmax())],
+            "patch_labels": [labels[i] for i in out["scores"].argmax(axis=1)],
+            "clip_scores": out["clip_scores"],
+            "yamnet_patch_labels": [names[i] for i in out["yamnet_scores"].argmax(axis=1)],
+        }
+    return result
+
+
+@pytest.fixture(scope="session")
+def site_url(web_export: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Build the site, move it to an unrelated folder, serve that folder's parent with the stdlib's
+    plain static handler, and return the page's URL under a sub-path (like GitHub Pages' /repo/)."""
+    built = build_site(web_export, tmp_path_factory.mktemp("build") / "site")
+    host_root = tmp_path_factory.mktemp("elsewhere")
+    deployed = host_root / "deploy" / "demo"
+    shutil.copytree(built, deployed)
+    shutil.rmtree(built)  # nothing may still point at the build folder
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(host_root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/deploy/demo/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory):
+    """One headless Chromium for the session; its fake microphone loops MIC_CLIP."""
+    wav = fake_microphone_wav(load_audio(MIC_CLIP), SAMPLE_RATE, tmp_path_factory.mktemp("mic") / "mic.wav")
+    with launch_chromium(fake_audio=wav) as b:
+        yield b
+
+
+def _open(browser, url: str, microphone: bool = True):
+    context = browser.new_context(
+        permissions=["microphone"] if microphone else [], viewport={"width": 1200, "height": 900}
+    )
+    page = context.new_page()
+    page.goto(url)
+    return context, page
+
+
+def _text(page, testid: str) -> str:
+    return (page.text_content(f'[data-testid="{testid}"]') or "").strip()
+
+
+def _wait_ready(page) -> None:
+    page.wait_for_selector("body[data-ready=true]", timeout=90_000)
+
+
+# --- tests -------------------------------------------------------------------------------
+
+
+def test_python_reference_is_unambiguous(python_predictions: dict[str, dict[str, Any]]) -> None:
+    """Guard the test clips themselves: every patch has the same top class, so any window agrees."""
+    mic, file = python_predictions[MIC_CLIP.name], python_predictions[FILE_CLIP.name]
+    assert set(mic["patch_labels"]) == {mic["label"]} and mic["score"] > 0.9
+    assert set(mic["yamnet_patch_labels"]) == {mic["yamnet_label"]}
+    assert set(file["patch_labels"]) == {file["label"]} and file["score"] > 0.9
+
+
+def test_microphone_top_label_matches_python(browser, site_url: str, python_predictions) -> None:
+    expected = python_predictions[MIC_CLIP.name]
+    context, page = _open(browser, site_url + "?backend=wasm")
+    try:
+        _wait_ready(page)
+        assert _text(page, "backend") == "wasm"
+        page.click('[data-testid="start-mic"]')
+        # Enough windows for the smoothed label to settle (hop 0.48 s; the fake mic loops the clip).
+        page.wait_for_function("yamnetDemo.stats.windows >= 8", timeout=60_000)
+        assert _text(page, "top-label") == expected["label"]
+        score = float(_text(page, "top-score").rstrip("%")) / 100
+        assert score > 0.5
+        assert _text(page, "mic-rate") == "44.1 kHz → 16 kHz"
+        stats = page.evaluate("({...yamnetDemo.stats})")
+        assert stats["windows"] >= 8 and stats["lastMs"] > 0
+        assert re.fullmatch(r"\d+ ms", _text(page, "latency"))
+
+        page.click('[data-testid="labelset-yamnet"]')
+        assert _text(page, "top-label") == expected["yamnet_label"]
+        page.click('[data-testid="labelset-custom"]')
+
+        page.click('[data-testid="stop-mic"]')
+        assert _text(page, "status") == "Microphone stopped."
+        assert page.is_enabled('[data-testid="start-mic"]')
+    finally:
+        context.close()
+
+
+def test_file_upload_matches_python(browser, site_url: str, python_predictions) -> None:
+    """Default backend order (webgl first; headless Chromium has SwiftShader WebGL)."""
+    expected = python_predictions[FILE_CLIP.name]
+    context, page = _open(browser, site_url)
+    try:
+        _wait_ready(page)
+        backend = _text(page, "backend")
+        assert backend in {"webgl", "wasm", "cpu"}
+        page.set_input_files('[data-testid="file-input"]', str(FILE_CLIP))
+        page.wait_for_function("document.querySelector('[data-testid=status]').textContent.startsWith('Classified')")
+        assert _text(page, "top-label") == expected["label"]
+        assert _text(page, "top-score") == f"{expected['score'] * 100:.1f}%"
+        # Same waveform (16 kHz FLAC, no resampling), so the numbers agree to float32 noise.
+        js = np.asarray(page.evaluate("Array.from(yamnetDemo.file.out.clip_scores.data)"), dtype=np.float32)
+        np.testing.assert_allclose(js, expected["clip_scores"], atol=1e-4)
+        # Timeline: one segment (every patch is the same class), covering the whole clip.
+        rows = page.locator('[data-testid="timeline-list"] li')
+        assert rows.count() == 1
+        assert expected["label"] in rows.first.inner_text()
+        assert (
+            rows.first.locator(".t").inner_text() == f"0.00–{(len(expected['patch_labels']) - 1) * 0.48 + 0.96:.2f} s"
+        )
+    finally:
+        context.close()
+
+
+def test_denied_microphone_permission_is_explained(browser, site_url: str) -> None:
+    context, page = _open(browser, site_url + "?backend=cpu", microphone=False)
+    try:
+        _wait_ready(page)
+        page.click('[data-testid="start-mic"]')
+        page.wait_for_selector('[data-testid="status"][data-kind="error"]', timeout=20_000)
+        assert "Microphone permission was denied" in _text(page, "status")
+        assert page.is_enabled('[data-testid="start-mic"]'), "the user can try again"
+        assert page.is_disabled('[data-testid="stop-mic"]')
+    finally:
+        context.close()
+
+
+def test_missing_model_is_explained(browser, site_url: str) -> None:
+    context, page = _open(browser, site_url + "?model=nowhere/model.json&backend=cpu")
+    try:
+        page.wait_for_selector('[data-testid="status"][data-kind="error"]', timeout=30_000)
+        status = _text(page, "status")
+        assert status.startswith("Model not found")
+        assert "nowhere/metadata.json" in status and "HTTP 404" in status
+        assert page.is_disabled('[data-testid="start-mic"]')
+    finally:
+        context.close()
