@@ -224,3 +224,32 @@ def test_missing_model_is_explained(browser, site_url: str) -> None:
         assert page.is_disabled('[data-testid="start-mic"]')
     finally:
         context.close()
+
+
+SILENT_MICROPHONE = """
+navigator.mediaDevices.getUserMedia = async () => {
+  // A live but digitally silent microphone: a zero-valued source through a MediaStream.
+  const ctx = new AudioContext();
+  const source = new ConstantSourceNode(ctx, {offset: 0});
+  const sink = ctx.createMediaStreamDestination();
+  source.connect(sink);
+  source.start();
+  return sink.stream;
+};
+"""
+
+
+def test_silent_input_shows_no_signal_and_keeps_running(browser, site_url: str) -> None:
+    context, page = _open(browser, site_url + "?backend=wasm")
+    page.add_init_script(SILENT_MICROPHONE)
+    page.reload()
+    try:
+        _wait_ready(page)
+        page.click('[data-testid="start-mic"]')
+        page.wait_for_function("yamnetDemo.stats.windows >= 3", timeout=30_000)
+        assert _text(page, "top-label") == "No signal"
+        assert "no signal" in _text(page, "status")
+        before = page.evaluate("yamnetDemo.stats.windows")
+        page.wait_for_function(f"yamnetDemo.stats.windows >= {before + 2}", timeout=10_000)  # not frozen
+    finally:
+        context.close()
