@@ -18,12 +18,14 @@ import {mixToMono, Resampler} from './resample.js';
 import {RingBuffer} from './ring-buffer.js';
 import {HopScheduler} from './scheduler.js';
 import {Spectrogram} from './spectrogram.js';
-import {byTestId, renderBars, renderTimeline, topK} from './view.js';
+import {byTestId, renderBars, renderHistory, renderTimeline, topK} from './view.js';
 
 /** Longest window the page classifies (seconds); also sizes the ring buffer. */
 const MAX_WINDOW_SECONDS = 3;
 /** Window RMS below this (about -60 dBFS) counts as "no signal". */
 const SILENCE_RMS = 1e-3;
+/** Live results kept in the "recently heard" strip. */
+const HISTORY_LENGTH = 40;
 /** Weight of the newest window in the smoothed "now hearing" scores (exponential moving average). */
 const SMOOTHING = 0.5;
 
@@ -49,6 +51,7 @@ const state = {
   stats: {windows: 0, skipped: 0, lastMs: null, meanMs: null},
   smoothed: {custom: null, yamnet: null},
   lastResult: null, // {source, custom, yamnet, silent}
+  history: [], // recent live results: {custom: index, yamnet: index, silent}
   file: null, // {name, duration, out}
 };
 globalThis.yamnetDemo = state;
@@ -134,9 +137,15 @@ async function loadModel() {
   state.modelUrl = new URL(params.get('model') ?? 'model/model.json', location.href).href;
   const wanted = (params.get('backend') ?? 'webgl,wasm,cpu').split(',').map((s) => s.trim()).filter(Boolean);
   setStatus('Starting TF.js…', 'busy');
-  state.backend = await initBackend(tf, wanted, {wasmPath: new URL('vendor/', location.href).href});
+  const wasmPath = new URL('vendor/', location.href).href;
+  state.backend = await initBackend(tf, wanted, {wasmPath});
+  if (state.backend === 'webgl' && !params.has('backend') && softwareWebgl()) {
+    // Software WebGL (SwiftShader, llvmpipe) is several times slower than wasm SIMD for this model.
+    state.backend = await initBackend(tf, ['wasm', 'webgl', 'cpu'], {wasmPath});
+    state.softwareWebgl = true;
+  }
   $('backend').textContent = state.backend;
-  if (wanted[0] === 'webgl' && state.backend !== 'webgl') {
+  if (wanted[0] === 'webgl' && state.backend !== 'webgl' && !state.softwareWebgl) {
     $('backend-note').textContent = `WebGL unavailable here; running on ${state.backend}.`;
   }
 
@@ -164,6 +173,18 @@ async function loadModel() {
   $('load-time').textContent = `loaded in ${(state.timings.loadMs / 1000).toFixed(1)} s`;
   $('labelset-custom').textContent = `Custom classes (${metadata.labels.length})`;
   $('labelset-yamnet').textContent = `YAMNet (${metadata.yamnet_class_names.length})`;
+}
+
+/** True when WebGL is rendered in software (no GPU): then wasm is the faster backend. */
+function softwareWebgl() {
+  try {
+    const gl = document.createElement('canvas').getContext('webgl2') ?? document.createElement('canvas').getContext('webgl');
+    const info = gl?.getExtension('WEBGL_debug_renderer_info');
+    const renderer = info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : gl?.getParameter(gl.RENDERER);
+    return /swiftshader|llvmpipe|software/i.test(String(renderer ?? ''));
+  } catch {
+    return false;
+  }
 }
 
 function populateWindowChoices(minSeconds) {
@@ -213,6 +234,7 @@ function render() {
   }
   $('now').classList.toggle('silent', Boolean(result.silent));
   renderBars($('bars'), scores, labels, state.topK, {dim: result.silent});
+  renderHistory($('history'), state.history, state.labelSet, labels);
   if (state.file) {
     const out = state.file.out;
     const patch = state.labelSet === 'custom' ? out.scores : out.yamnet_scores;
@@ -283,6 +305,7 @@ async function startMic() {
   source.connect(node);
   state.mic = mic;
   state.smoothed = {custom: null, yamnet: null};
+  state.history = [];
   state.stats = {windows: 0, skipped: 0, lastMs: null, meanMs: null};
   state.liveSpectrogram.clear();
   stream.getAudioTracks()[0]?.addEventListener('ended', () => {
@@ -353,6 +376,12 @@ async function runWindow(mic) {
           : Float32Array.from(current[set]);
       }
     }
+    state.history.push({
+      custom: topK(state.smoothed.custom ?? current.custom, 1)[0],
+      yamnet: topK(state.smoothed.yamnet ?? current.yamnet, 1)[0],
+      silent,
+    });
+    if (state.history.length > HISTORY_LENGTH) state.history.shift();
     state.lastResult = {
       source: 'Microphone · live',
       custom: state.smoothed.custom ?? current.custom,

@@ -113,3 +113,22 @@ export function renderTimeline(strip, list, patchScores, labels, hopSeconds, win
     list.append(li);
   }
 }
+
+/**
+ * Render the "recently heard" strip: one small block per live window, oldest left.
+ * @param {HTMLElement} strip
+ * @param {{custom: number, yamnet: number, silent: boolean}[]} history
+ * @param {'custom'|'yamnet'} set which label set's top class to colour by
+ * @param {string[]} labels names for `set`
+ */
+export function renderHistory(strip, history, set, labels) {
+  strip.replaceChildren(
+    ...history.map((h) => {
+      const block = document.createElement('span');
+      block.className = h.silent ? 'tick silent' : 'tick';
+      if (!h.silent) block.style.background = classColour(h[set]);
+      block.title = h.silent ? 'no signal' : labels[h[set]];
+      return block;
+    }),
+  );
+}
