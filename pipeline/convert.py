@@ -63,6 +63,25 @@ def run_converter(
         tail = lines[-1] if lines else f"exit code {proc.returncode}"
         raise ConversionError(f"tensorflowjs_converter failed on {saved_model}: {tail}")
     check_converted(out_dir)
+    if not structured:
+        order_positional_outputs(out_dir)
+
+
+def order_positional_outputs(tfjs_dir: Path) -> None:
+    """Put ``output_0, output_1, ...`` in numeric order in model.json's signature.
+
+    Without structured names, ``model.predict`` returns an array in the order of the signature's
+    output keys, and the converter writes them in arbitrary (here reversed) order; TF Hub's
+    ``const [scores, embeddings, spectrogram] = model.predict(x)`` needs the signature's own order.
+    """
+    path = tfjs_dir / "model.json"
+    model_json = read_model_json(tfjs_dir)
+    signature = model_json.get("signature") or {}
+    outputs = signature.get("outputs")
+    if not outputs or not all(k.startswith("output_") and k[7:].isdigit() for k in outputs):
+        return
+    signature["outputs"] = {k: outputs[k] for k in sorted(outputs, key=lambda k: int(k[7:]))}
+    path.write_text(json.dumps(model_json), encoding="utf-8")
 
 
 def read_model_json(tfjs_dir: Path) -> dict[str, Any]:

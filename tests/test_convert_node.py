@@ -1,0 +1,110 @@
+"""The converted TF.js models, run for real in Node (pure @tensorflow/tfjs: cpu and wasm backends).
+
+Node runs the same web_demo/src/model.js the page uses (through web_demo/node/run_model.mjs), and every
+output is compared with the Python SavedModel on the same real waveform, so these tests check values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.audio import load_audio
+from pipeline.constants import SAMPLE_RATE, num_patches
+from tests.conftest import esc50_clips_of
+from tests.helpers_head import CATEGORIES, exported_once
+from tests.test_export import classifier_export, clips, exported, max_diff  # noqa: F401  (shared fixtures)
+
+FLOAT32_BOUNDS = {"scores": 1e-5, "clip_scores": 1e-5, "yamnet_scores": 1e-4, "embeddings": 1e-4, "log_mel": 1e-3}
+"""Issue 5's bounds for float32 models on real clips, every backend."""
+
+
+@pytest.fixture(scope="session")
+def yamnet_export(yamnet, tmp_path_factory) -> Path:
+    """`export-yamnet` output: YAMNet alone, converted without structured names (TF Hub's array order)."""
+    from pipeline.export import export_yamnet
+
+    root = tmp_path_factory.getbasetemp() / "exports"
+    return exported_once("yamnet_only", root, lambda d: (export_yamnet(d, yamnet, ()), d)[1])
+
+
+def test_model_json_has_one_waveform_input_and_five_outputs(classifier_export):  # noqa: F811
+    from pipeline.convert import UNSUPPORTED_OPS, graph_ops, read_model_json, signature_io
+
+    for folder in ("tfjs", "tfjs-float16", "tfjs-uint8"):
+        model_json = read_model_json(classifier_export / folder)
+        signature = model_json["signature"]
+        assert list(signature["inputs"]) == ["waveform"]
+        assert signature["inputs"]["waveform"]["name"] == "waveform:0"
+        assert set(signature["outputs"]) == {"scores", "clip_scores", "yamnet_scores", "embeddings", "log_mel"}
+        _, outputs = signature_io(model_json)
+        assert len({o["name"] for o in outputs.values()}) == 5
+        ops = graph_ops(model_json)
+        assert not ops & UNSUPPORTED_OPS, ops
+        assert "MatMul" in ops or "_FusedMatMul" in ops
+
+
+@pytest.mark.parametrize("backend", ["cpu", "wasm"])
+def test_node_matches_python_on_real_clips(classifier_export, exported, clips, backend):  # noqa: F811
+    from pipeline.node import run_in_node
+
+    waves = clips[:2] if backend == "wasm" else clips[:1]  # the cpu backend needs ~2 s per 5 s clip
+    run = run_in_node(classifier_export / "tfjs", waves, backend=backend, repeats=1)
+    assert run.backend == backend
+    for wave, js in zip(waves, run.outputs, strict=True):
+        py = exported(wave)
+        for name, bound in FLOAT32_BOUNDS.items():
+            assert max_diff(js[name], py[name]) <= bound, (backend, name, max_diff(js[name], py[name]))
+        assert np.argmax(js["clip_scores"]) == np.argmax(py["clip_scores"])
+        assert (np.argmax(js["yamnet_scores"], 1) == np.argmax(py["yamnet_scores"], 1)).all()
+    if backend == "wasm":
+        assert min(run.ms[0]) < 2000, run.ms  # ~80 ms measured; the RFFT graph did not run on wasm at all
+
+
+def test_node_wasm_runs_every_length(classifier_export, exported):  # noqa: F811
+    from pipeline.node import run_in_node
+
+    seconds = (0.3, 0.975, 5.0, 60.0)
+    rng = np.random.default_rng(7)
+    real = load_audio(esc50_clips_of("rain", 1)[0])
+    waves = [np.resize(real, round(s * SAMPLE_RATE)).astype(np.float32) * rng.uniform(0.5, 1) for s in seconds]
+    run = run_in_node(classifier_export / "tfjs", waves, backend="wasm")
+    for wave, js in zip(waves, run.outputs, strict=True):
+        py = exported(wave)
+        assert js["scores"].shape == (num_patches(len(wave)), len(CATEGORIES))
+        for name, bound in FLOAT32_BOUNDS.items():
+            assert max_diff(js[name], py[name]) <= bound, (len(wave), name, max_diff(js[name], py[name]))
+
+
+@pytest.mark.parametrize(("kind", "head_bound"), [("float16", 2e-3), ("uint8", 5e-2)])
+def test_quantized_variants_load_and_run_in_node(classifier_export, exported, clips, kind, head_bound):  # noqa: F811
+    from pipeline.node import run_in_node
+
+    run = run_in_node(classifier_export / f"tfjs-{kind}", clips[:2], backend="wasm")
+    for wave, js in zip(clips[:2], run.outputs, strict=True):
+        py = exported(wave)
+        # Only network weights are quantized: the log-mel front end stays as exact as float32.
+        assert max_diff(js["log_mel"], py["log_mel"]) <= 1e-3
+        assert max_diff(js["clip_scores"], py["clip_scores"]) <= head_bound
+        assert np.argmax(js["clip_scores"]) == np.argmax(py["clip_scores"])
+
+
+@pytest.mark.parametrize("backend", ["cpu", "wasm"])
+def test_export_yamnet_is_a_tf_hub_drop_in(yamnet, yamnet_export, backend):
+    """`const [scores, embeddings, spectrogram] = model.predict(waveform)` in Node gives YAMNet's outputs."""
+    from pipeline.node import run_in_node
+
+    clip = load_audio(esc50_clips_of("dog", 1)[0])
+    wave = clip if backend == "wasm" else clip[: round(0.975 * SAMPLE_RATE)]
+    run = run_in_node(yamnet_export / "tfjs", [wave], backend=backend, mode="hub")
+    js, py = run.outputs[0], yamnet(wave)
+    assert js["scores"].shape == py.scores.shape and js["spectrogram"].shape == py.log_mel.shape
+    assert max_diff(js["scores"], py.scores) <= 1e-4
+    assert max_diff(js["embeddings"], py.embeddings) <= 1e-4
+    assert max_diff(js["spectrogram"], py.log_mel) <= 1e-3
+    # ... and our module reads the same model by node name from its metadata.json.
+    same = run_in_node(yamnet_export / "tfjs", [wave], backend=backend).outputs[0]
+    assert max_diff(same["log_mel"], js["spectrogram"]) == 0.0
+    assert max_diff(same["scores"], js["scores"]) == 0.0
