@@ -206,6 +206,8 @@ def test_denied_microphone_permission_is_explained(browser, site_url: str) -> No
         _wait_ready(page)
         # Default order is webgl, wasm, cpu, but software-rendered WebGL (SwiftShader here) -> wasm.
         assert _text(page, "backend") == "wasm"
+        # Nothing asks for the microphone before the click (Safari needs a user gesture).
+        assert _text(page, "status").startswith("Ready")
         page.click('[data-testid="start-mic"]')
         page.wait_for_selector('[data-testid="status"][data-kind="error"]', timeout=20_000)
         assert "Microphone permission was denied" in _text(page, "status")
@@ -241,7 +243,8 @@ navigator.mediaDevices.getUserMedia = async () => {
 
 
 def test_silent_input_shows_no_signal_and_keeps_running(browser, site_url: str) -> None:
-    context, page = _open(browser, site_url + "?backend=wasm")
+    """Also runs the longest window (3 s, set by URL) to show it is honoured."""
+    context, page = _open(browser, site_url + "?backend=wasm&window=3")
     page.add_init_script(SILENT_MICROPHONE)
     page.reload()
     try:
@@ -249,6 +252,8 @@ def test_silent_input_shows_no_signal_and_keeps_running(browser, site_url: str) 
         page.click('[data-testid="start-mic"]')
         page.wait_for_function("yamnetDemo.stats.windows >= 3", timeout=30_000)
         assert _text(page, "top-label") == "No signal"
+        assert page.evaluate("yamnetDemo.windowSeconds") == 3
+        assert page.input_value('[data-testid="window-select"]') == "3"
         assert "no signal" in _text(page, "status")
         before = page.evaluate("yamnetDemo.stats.windows")
         page.wait_for_function(f"yamnetDemo.stats.windows >= {before + 2}", timeout=10_000)  # not frozen
