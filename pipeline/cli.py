@@ -115,6 +115,164 @@ def _print_classification(results: list[dict], timeline: bool) -> None:
             out_console.print(f"     {row['start']:7.2f} s  {row['label']:<40} {row['score']:.3f}")
 
 
+# --- embed / train (data sets, cached embeddings, head training) ---------------------------------
+
+DataOption = Annotated[
+    str,
+    typer.Option(
+        "--data",
+        "-d",
+        help="Data set folder: ESC-50 (meta/esc50.csv + audio/) or DIR/<label>/*.wav|flac|ogg|mp3 "
+        "(optional DIR/manifest.csv: path,label[,fold]). The word 'esc50' downloads ESC-50 into the cache.",
+    ),
+]
+DataFormatOption = Annotated[
+    str, typer.Option("--data-format", help="esc50, folders, or auto (esc50 if meta/esc50.csv exists).")
+]
+ManifestOption = Annotated[
+    Path | None, typer.Option("--manifest", help="CSV manifest path,label[,fold] (default: DIR/manifest.csv).")
+]
+CacheOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--cache", help="Cache folder (default: $YAMNET_TFJS_CACHE or ~/.cache/yamnet-tfjs).", show_default=False
+    ),
+]
+ClassesOption = Annotated[str | None, typer.Option("--classes", help="Only these classes, comma-separated.")]
+FoldsOption = Annotated[str | None, typer.Option("--folds", help="Only these folds, comma-separated, e.g. 1,2.")]
+
+
+def _load_data(
+    data: str,
+    data_format: str,
+    manifest: Path | None,
+    cache: Path | None,
+    classes: str | None,
+    folds: str | None = None,
+):
+    """Read the data set, print class counts, skipped files and warnings; return (dataset, cache dir)."""
+    from .console import warn
+    from .datasets import load_dataset
+    from .download import resolve_data
+    from .embeddings import default_cache_dir
+
+    cache_dir = cache or default_cache_dir()
+    dataset = load_dataset(resolve_data(data, cache_dir), data_format, manifest)
+    if classes:
+        dataset = dataset.subset(classes=[c.strip() for c in classes.split(",") if c.strip()])
+    if folds:
+        dataset = dataset.subset(folds=_int_list(folds))
+    counts = dataset.class_counts()
+    fold_text = dataset.folds or "none"
+    info(f"{dataset.root} ({dataset.kind}): {len(dataset.clips)} clips, {len(counts)} classes, folds {fold_text}")
+    info("  " + ", ".join(f"{label} {n}" for label, n in counts.items()))
+    for path, problem in dataset.skipped:
+        warn(f"skipped {path}: {problem}")
+    for message in dataset.warnings:
+        warn(message)
+    return dataset, cache_dir
+
+
+def _int_list(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise PipelineError(f"--folds takes whole numbers separated by commas, got '{text}'") from None
+
+
+@app.command()
+def embed(
+    data: DataOption,
+    data_format: DataFormatOption = "auto",
+    manifest: ManifestOption = None,
+    cache: CacheOption = None,
+    classes: ClassesOption = None,
+    folds: FoldsOption = None,
+    yamnet: YamnetOption = None,
+) -> None:
+    """Compute YAMNet patch embeddings for a data set into the cache (a rerun costs no YAMNet call)."""
+    import time
+
+    from .embeddings import embed_dataset
+    from .yamnet import load_yamnet
+
+    with user_errors():
+        dataset, cache_dir = _load_data(data, data_format, manifest, cache, classes, folds)
+        model = load_yamnet(yamnet)
+        start = time.perf_counter()
+        with progress("clips") as bar:
+            task = bar.add_task("embed", total=len(dataset.clips))
+            result = embed_dataset(
+                dataset, model, cache_dir, on_progress=lambda done, _: bar.update(task, completed=done)
+            )
+        seconds = time.perf_counter() - start
+    s = result.stats
+    info(
+        f"{len(result)} clips ({s.cached} cached, {s.computed} computed, {s.failed} failed) in {seconds:.1f} s "
+        f"-> {cache_dir}"
+    )
+    for path, problem in result.skipped[len(dataset.skipped) :]:
+        error(f"{path}: {problem}")
+
+
+@app.command()
+def train(
+    data: DataOption,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder, e.g. exported/NAME (replaced atomically).")],
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same head.")] = 0,
+    data_format: DataFormatOption = "auto",
+    manifest: ManifestOption = None,
+    cache: CacheOption = None,
+    classes: ClassesOption = None,
+    folds: Annotated[
+        str | None, typer.Option("--folds", help="Evaluate only these test folds (quick run), e.g. 1,2. Default: all.")
+    ] = None,
+    epochs: Annotated[
+        int, typer.Option("--epochs", min=1, help="Maximum epochs (early stopping usually ends sooner).")
+    ] = 60,
+    with_scores: Annotated[
+        bool, typer.Option("--with-scores/--no-scores", help="Also feed YAMNet's 521 scores to the head.")
+    ] = False,
+    ensemble: Annotated[int, typer.Option("--ensemble", min=1, max=10, help="Heads averaged inside the model.")] = 1,
+    shifted: Annotated[
+        bool, typer.Option("--shifted/--no-shifted", help="Train also on clips shifted by half a hop (0.24 s).")
+    ] = True,
+    yamnet: YamnetOption = None,
+) -> None:
+    """Train a classifier head on a data set: cross-validate, train on all data, write head + report to --out."""
+    from .train import TrainConfig
+    from .train import train as run_training
+    from .yamnet import load_yamnet
+
+    with user_errors():
+        dataset, cache_dir = _load_data(data, data_format, manifest, cache, classes)
+        cfg = TrainConfig(
+            features=("embeddings", "yamnet_scores") if with_scores else ("embeddings",),
+            max_epochs=epochs,
+            ensemble=ensemble,
+            shifted_views=shifted,
+            seed=seed,
+            folds=_int_list(folds),
+        )
+        model = load_yamnet(yamnet)
+        with progress("clips") as bar:
+            task = bar.add_task("embed", total=len(dataset.clips))
+            result = run_training(
+                dataset,
+                model,
+                out,
+                cfg,
+                cache_dir,
+                on_event=info,
+                on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    cv = result.report["cv"]
+    info(f"clip accuracy per fold {cv['fold_accuracy']}, mean {cv['mean_accuracy']:.4f}")
+    info(f"wrote {out}/head.keras, head.json, report.json, report.html")
+
+
 def _quantizations(values: list[str] | None) -> list[str]:
     """--quantize values -> quantized variants to write (float32 `tfjs/` is always written)."""
     if not values:

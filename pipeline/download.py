@@ -164,3 +164,10 @@ def _find_root(folder: Path) -> Path | None:
             if (child / ESC50_META).is_file():
                 return child
     return None
+
+
+def resolve_data(data: str, cache_dir: Path) -> Path:
+    """``--data`` as a folder, or the word ``esc50``: ESC-50 fetched into ``cache_dir`` on first use."""
+    if data.lower() == "esc50" and not Path(data).exists():
+        return fetch_esc50(cache_dir)
+    return Path(data).expanduser()

@@ -82,6 +82,8 @@ class EmbeddingSet:
     embeddings: list[np.ndarray]
     scores: list[np.ndarray]
     shift: int = 0
+    digests: list[str] = field(default_factory=list)  # sha256 of each clip's file (the cache keys)
+    yamnet_identity: str = ""
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     stats: EmbedStats = field(default_factory=EmbedStats)
 
@@ -215,6 +217,8 @@ def embed_dataset(
         embeddings=[results[i][0] for i in keep],  # type: ignore[index]
         scores=[results[i][1] for i in keep],  # type: ignore[index]
         shift=shift,
+        digests=[digests[i] for i in keep],
+        yamnet_identity=yamnet.identity,
         skipped=list(dataset.skipped) + skipped,
         stats=stats,
     )

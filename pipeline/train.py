@@ -1,0 +1,376 @@
+"""Train the classifier head on cached YAMNet patch embeddings, evaluate it honestly, save it.
+
+The head is a small Keras model applied to every 0.96 s patch; a clip's class scores are the mean of
+its patch probabilities, exactly what the exported graph computes (``clip_scores``), so the accuracy
+reported here is the accuracy of the exported model (see docs/contracts.md for the head contract).
+
+Evaluation is cross-validation over folds that keep clips of one recording together: ESC-50's five
+official folds, a manifest's folds, or else a stratified split (user folders without a manifest).
+For each rotation a head is trained on the other folds, with early stopping on a held-out part of
+*those* folds (never the test fold), and scored on the test fold. The final head is then trained the
+same way on all data and written, with its report, to a temporary folder renamed into place.
+
+Training tricks (each measured in docs/training.md): extra training views of each clip shifted by
+half a hop (0.24 s), which doubles the patches the head sees at different alignments; label
+smoothing; YAMNet's own 521 scores as extra input features; and a small ensemble averaged inside
+the head. Test folds always use the plain view, the one the exported model sees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .constants import PATCH_HOP_SAMPLES, PATCH_HOP_SECONDS, PATCH_WINDOW_SECONDS, SAMPLE_RATE
+from .datasets import Dataset
+from .embeddings import FEATURE_WIDTHS, EmbeddingSet, embed_dataset
+from .errors import DatasetError, PipelineError
+from .tfenv import tf
+from .yamnet import Yamnet
+
+HALF_HOP = PATCH_HOP_SAMPLES // 2  # 3840 samples = 0.24 s: the shifted training view
+
+
+@dataclass
+class TrainConfig:
+    """Head and training settings; the defaults are the tuned ones from docs/training.md."""
+
+    features: tuple[str, ...] = ("embeddings",)
+    hidden: int = 512
+    dropout: float = 0.5
+    input_dropout: float = 0.1
+    label_smoothing: float = 0.1
+    learning_rate: float = 1e-3
+    batch_size: int = 256
+    max_epochs: int = 60
+    patience: int = 8
+    validation_fraction: float = 0.15
+    shifted_views: bool = True
+    ensemble: int = 1
+    seed: int = 0
+    folds: list[int] | None = None  # evaluate only these test folds (quick runs); None = all
+    stratified_folds: int = 5
+
+
+@dataclass
+class FoldResult:
+    fold: int
+    accuracy: float
+    patch_accuracy: float
+    epochs: list[int]
+    seconds: float
+    history: list[dict[str, list[float]]] = field(default_factory=list)
+
+
+@dataclass
+class CVResult:
+    """Cross-validation results: per-fold accuracy and the pooled clip predictions."""
+
+    folds: list[FoldResult]
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    label_names: list[str]
+    scheme: str
+
+    @property
+    def mean_accuracy(self) -> float:
+        return float(np.mean([f.accuracy for f in self.folds]))
+
+
+def assign_folds(views: EmbeddingSet, k: int, seed: int) -> tuple[np.ndarray, str]:
+    """The data set's own folds if it has them, else a stratified ``k``-fold split by clip."""
+    if np.all(views.folds > 0):
+        names = "ESC-50 official folds" if len(set(views.folds)) == 5 else "the data set's folds"
+        return views.folds.copy(), names
+    counts = np.bincount(views.labels, minlength=len(views.label_names))
+    k = int(min(k, counts.min()))
+    if k < 2:
+        small = views.label_names[int(np.argmin(counts))]
+        raise DatasetError(
+            f"class '{small}' has {counts.min()} readable clip(s); evaluation needs at least 2 per class"
+        )
+    rng = np.random.default_rng(seed)
+    folds = np.zeros(len(views), dtype=np.int64)
+    for label in range(len(views.label_names)):
+        idx = rng.permutation(np.flatnonzero(views.labels == label))
+        folds[idx] = np.arange(len(idx)) % k + 1
+    return folds, f"stratified {k}-fold split (no folds in the data set)"
+
+
+def _stratified_holdout(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """A boolean mask choosing ~``fraction`` of each class (at least one clip when a class has 2+)."""
+    mask = np.zeros(len(labels), dtype=bool)
+    for label in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == label))
+        n = round(fraction * len(idx))
+        if len(idx) >= 2:
+            mask[idx[: max(1, n)]] = True
+    return mask
+
+
+def _member(n_features: int, n_classes: int, cfg: TrainConfig, name: str) -> Any:
+    keras = _keras()
+    inp = keras.Input((n_features,), name=f"{name}_in")
+    x = keras.layers.Dropout(cfg.input_dropout, name=f"{name}_in_dropout")(inp) if cfg.input_dropout else inp
+    x = keras.layers.Dense(cfg.hidden, activation="relu", name=f"{name}_hidden")(x)
+    x = keras.layers.Dropout(cfg.dropout, name=f"{name}_dropout")(x)
+    out = keras.layers.Dense(n_classes, activation="softmax", name=f"{name}_probs")(x)
+    return keras.Model(inp, out, name=name)
+
+
+def _keras() -> Any:
+    tf()
+    import keras
+
+    return keras
+
+
+def _fit_members(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    n_classes: int,
+    cfg: TrainConfig,
+    seed: int,
+) -> tuple[Any, list[int], list[dict[str, list[float]]]]:
+    """Train ``cfg.ensemble`` members with early stopping and wrap them in one per-patch model.
+
+    The wrapper is Input -> Normalization (fitted on the training patches) -> members -> Average,
+    standard layers only, so the export can load it without custom objects.
+    """
+    keras = _keras()
+    mean = x_train.mean(axis=0, keepdims=True)
+    var = x_train.var(axis=0, keepdims=True) + 1e-6
+    norm = keras.layers.Normalization(mean=mean[0], variance=var[0], name="normalize")
+    x_train_n = ((x_train - mean) / np.sqrt(var)).astype(np.float32)
+    x_val_n = ((x_val - mean) / np.sqrt(var)).astype(np.float32)
+    eye = np.eye(n_classes, dtype=np.float32)
+    members, epochs, histories = [], [], []
+    for m in range(cfg.ensemble):
+        keras.utils.set_random_seed(seed * 1000 + m)
+        member = _member(x_train.shape[1], n_classes, cfg, f"member{m}")
+        member.compile(
+            optimizer=keras.optimizers.Adam(cfg.learning_rate),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+            metrics=["accuracy"],
+        )
+        stop = keras.callbacks.EarlyStopping(patience=cfg.patience, restore_best_weights=True, monitor="val_loss")
+        hist = member.fit(
+            x_train_n,
+            eye[y_train],
+            validation_data=(x_val_n, eye[y_val]),
+            batch_size=cfg.batch_size,
+            epochs=cfg.max_epochs,
+            callbacks=[stop],
+            shuffle=True,
+            verbose=0,
+        )
+        members.append(member)
+        epochs.append(int(np.argmin(hist.history["val_loss"])) + 1)
+        histories.append({k: [float(v) for v in vals] for k, vals in hist.history.items()})
+    inp = keras.Input((x_train.shape[1],), name="features")
+    z = norm(inp)
+    outs = [member(z) for member in members]
+    out = outs[0] if len(outs) == 1 else keras.layers.Average(name="ensemble_mean")(outs)
+    return keras.Model(inp, out, name="head"), epochs, histories
+
+
+def clip_probabilities(head: Any, views: EmbeddingSet, clips: np.ndarray, features: tuple[str, ...]) -> np.ndarray:
+    """Mean of per-patch probabilities for each clip (what the exported ``clip_scores`` computes)."""
+    x, _, owner = views.patch_table(clips, features)
+    probs = head.predict(x, batch_size=4096, verbose=0)
+    sums = np.zeros((len(views), probs.shape[1]))
+    np.add.at(sums, owner, probs)
+    counts = np.bincount(owner, minlength=len(views))[clips]
+    return sums[clips] / counts[:, None]
+
+
+def _training_rows(
+    train_views: list[EmbeddingSet], clips: np.ndarray, features: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = [], []
+    for v in train_views:
+        x, y, _ = v.patch_table(clips, features)
+        xs.append(x)
+        ys.append(y)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def fit_head(
+    train_views: list[EmbeddingSet], clips: np.ndarray, cfg: TrainConfig, seed: int
+) -> tuple[Any, list[int], list[dict[str, list[float]]]]:
+    """Hold out part of ``clips`` for early stopping (plain view only), train on the rest (all views)."""
+    plain = train_views[0]
+    rng = np.random.default_rng(seed)
+    held = _stratified_holdout(plain.labels[clips], cfg.validation_fraction, rng)
+    fit_clips, val_clips = clips[~held], clips[held]
+    x_train, y_train = _training_rows(train_views, fit_clips, cfg.features)
+    x_val, y_val, _ = plain.patch_table(val_clips, cfg.features)
+    return _fit_members(x_train, y_train, x_val, y_val, len(plain.label_names), cfg, seed)
+
+
+def cross_validate(
+    train_views: list[EmbeddingSet], cfg: TrainConfig, on_event: Callable[[str], None] | None = None
+) -> CVResult:
+    """Train on all folds but one and test on that one, for every fold (or ``cfg.folds``)."""
+    plain = train_views[0]
+    folds, scheme = assign_folds(plain, cfg.stratified_folds, cfg.seed)
+    test_folds = sorted(set(folds.tolist()))
+    if cfg.folds:
+        missing = sorted(set(cfg.folds) - set(test_folds))
+        if missing:
+            raise DatasetError(f"no fold(s) {missing} to test on; the data has folds {test_folds}")
+        test_folds = sorted(cfg.folds)
+    results, y_true, y_pred = [], [], []
+    for fold in test_folds:
+        start = time.perf_counter()
+        test = np.flatnonzero(folds == fold)
+        train = np.flatnonzero(folds != fold)
+        head, epochs, hist = fit_head(train_views, train, cfg, cfg.seed + fold)
+        probs = clip_probabilities(head, plain, test, cfg.features)
+        pred = probs.argmax(axis=1)
+        x, y, _ = plain.patch_table(test, cfg.features)
+        patch_acc = float((head.predict(x, batch_size=4096, verbose=0).argmax(axis=1) == y).mean())
+        acc = float((pred == plain.labels[test]).mean())
+        results.append(FoldResult(fold, acc, patch_acc, epochs, time.perf_counter() - start, hist))
+        y_true.append(plain.labels[test])
+        y_pred.append(pred)
+        if on_event:
+            on_event(
+                f"fold {fold}: clip accuracy {acc:.3f} (patch {patch_acc:.3f}, epochs {epochs}, "
+                f"{results[-1].seconds:.1f} s)"
+            )
+    return CVResult(results, np.concatenate(y_true), np.concatenate(y_pred), plain.label_names, scheme)
+
+
+def _views(
+    dataset: Dataset, yamnet: Yamnet, cfg: TrainConfig, cache_dir: Path | None, on_progress: Callable | None
+) -> list[EmbeddingSet]:
+    """The plain view (always first) and, with ``shifted_views``, the half-hop-shifted one."""
+    plain = embed_dataset(dataset, yamnet, cache_dir, shift=0, on_progress=on_progress)
+    views = [plain]
+    if cfg.shifted_views:
+        shifted = embed_dataset(dataset, yamnet, cache_dir, shift=HALF_HOP, on_progress=on_progress)
+        keep = {d: i for i, d in enumerate(shifted.digests)}
+        if [keep.get(d) for d in plain.digests] != list(range(len(plain))):
+            raise PipelineError("the shifted view lost different clips than the plain view; rerun `embed`")
+        views.append(shifted)
+    return views
+
+
+def inputs_hash(plain: EmbeddingSet) -> str:
+    """sha256 over YAMNet's identity and every clip's (content digest, label, fold): what the head saw."""
+    digest = hashlib.sha256(plain.yamnet_identity.encode())
+    for d, label, fold in zip(plain.digests, plain.labels, plain.folds, strict=True):
+        digest.update(f"{d}\t{plain.label_names[label]}\t{fold}\n".encode())
+    return digest.hexdigest()
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    cv: CVResult
+    report: dict[str, Any]
+
+
+def train(
+    dataset: Dataset,
+    yamnet: Yamnet,
+    out_dir: str | Path,
+    cfg: TrainConfig | None = None,
+    cache_dir: Path | None = None,
+    on_event: Callable[[str], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> TrainResult:
+    """Embed (cached), cross-validate, train the final head on all data and write ``out_dir``.
+
+    ``out_dir`` receives ``head.keras``, ``head.json``, ``report.json``, ``report.html`` and the
+    plots, all at once: they are written to a temporary sibling folder that replaces ``out_dir``
+    only when everything succeeded (a failed run leaves the previous ``out_dir`` untouched).
+    """
+    from .report import write_report
+
+    cfg = cfg or TrainConfig()
+    say = on_event or (lambda _msg: None)
+    out_dir = Path(out_dir)
+    started = time.perf_counter()
+    tfm = tf()
+    tfm.config.experimental.enable_op_determinism()
+    views = _views(dataset, yamnet, cfg, cache_dir, on_progress)
+    plain = views[0]
+    embed_seconds = time.perf_counter() - started
+    say(f"{len(plain)} clips embedded ({plain.stats.cached} from cache) in {embed_seconds:.1f} s")
+    counts = np.bincount(plain.labels, minlength=len(plain.label_names))
+    if counts.min() == 0:
+        empty = plain.label_names[int(np.argmin(counts))]
+        raise DatasetError(f"class '{empty}' has no clip that could be decoded; fix or remove its files")
+
+    cv_start = time.perf_counter()
+    cv = cross_validate(views, cfg, say)
+    cv_seconds = time.perf_counter() - cv_start
+    say(f"cross-validation ({cv.scheme}): mean clip accuracy {cv.mean_accuracy:.4f}")
+
+    final_start = time.perf_counter()
+    head, epochs, history = fit_head(views, np.arange(len(plain)), cfg, cfg.seed)
+    final_seconds = time.perf_counter() - final_start
+    say(f"final head trained on all {len(plain)} clips ({epochs} epochs, {final_seconds:.1f} s)")
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        head.save(tmp / "head.keras")
+        head_json = {
+            "labels": plain.label_names,
+            "features": list(cfg.features),
+            "num_features": int(sum(FEATURE_WIDTHS[f] for f in cfg.features)),
+            "yamnet": {"handle": yamnet.handle, "identity": yamnet.identity},
+            "sample_rate": SAMPLE_RATE,
+            "patch_window_seconds": PATCH_WINDOW_SECONDS,
+            "patch_hop_seconds": PATCH_HOP_SECONDS,
+            "clip_aggregation": "mean of patch probabilities",
+            "seed": cfg.seed,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "inputs_hash": inputs_hash(plain),
+        }
+        (tmp / "head.json").write_text(json.dumps(head_json, indent=2) + "\n")
+        timing = {
+            "embed_seconds": round(embed_seconds, 2),
+            "cv_seconds": round(cv_seconds, 2),
+            "final_seconds": round(final_seconds, 2),
+            "total_seconds": round(time.perf_counter() - started, 2),
+        }
+        report = write_report(tmp, dataset, plain, cv, cfg_dict(cfg), timing, epochs, history)
+        _replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return TrainResult(out_dir, cv, report)
+
+
+def cfg_dict(cfg: TrainConfig) -> dict[str, Any]:
+    d = asdict(cfg)
+    d["features"] = list(cfg.features)
+    return d
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Put ``new`` at ``target``; the old ``target`` (and any stale export inside it) goes away last."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+    os.replace(new, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,134 @@
+"""Head training on a small real slice of ESC-50: beats chance widely, honours the head contract,
+is deterministic per seed, writes its report atomically, and the CLI commands work end to end.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import pipeline.report
+from pipeline.cli import app
+from pipeline.datasets import load_dataset
+from pipeline.embeddings import embed_dataset
+from pipeline.errors import DatasetError
+from pipeline.train import TrainConfig, clip_probabilities, train
+from tests.conftest import ESC50_DIR, esc50_clips_of
+
+CLASSES = ["dog", "rain", "crying_baby", "clock_tick"]
+QUICK = {"max_epochs": 15, "patience": 4}
+
+
+@pytest.fixture(scope="module")
+def slice_set():
+    return load_dataset(ESC50_DIR).subset(classes=CLASSES, folds=[1, 2])
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def trained(yamnet, slice_set, cache, tmp_path_factory):
+    out = tmp_path_factory.mktemp("exported") / "four"
+    cfg = TrainConfig(features=("embeddings", "yamnet_scores"), ensemble=2, **QUICK)
+    return train(slice_set, yamnet, out, cfg, cache_dir=cache)
+
+
+def test_cross_validation_beats_chance_and_report_is_sane(trained):
+    report = json.loads((trained.out_dir / "report.json").read_text())
+    cv = report["cv"]
+    assert cv["folds"] == [1, 2] and len(cv["fold_accuracy"]) == 2
+    assert cv["mean_accuracy"] == pytest.approx(np.mean(cv["fold_accuracy"]), abs=1e-3)
+    assert cv["mean_accuracy"] >= 0.8  # chance is 0.25
+    assert set(cv["per_class"]) == set(CLASSES)
+    for row in cv["per_class"].values():
+        assert 0.0 <= row["precision"] <= 1.0 and 0.0 <= row["recall"] <= 1.0 and row["support"] == 16
+    assert np.array(cv["confusion_matrix"]).sum() == 64
+    assert report["dataset"]["clips"] == 64 and report["dataset"]["format"] == "esc50"
+    html = (trained.out_dir / "report.html").read_text()
+    assert "Mean clip accuracy" in html and 'src="confusion.png"' in html and 'src="curves.png"' in html
+    for png in ("confusion.png", "curves.png"):
+        assert (trained.out_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_head_follows_the_contract(trained, yamnet, slice_set, cache):
+    import keras
+
+    meta = json.loads((trained.out_dir / "head.json").read_text())
+    assert meta["labels"] == sorted(CLASSES) and meta["features"] == ["embeddings", "yamnet_scores"]
+    assert meta["yamnet"]["identity"] == yamnet.identity
+    assert meta["sample_rate"] == 16000 and meta["patch_hop_seconds"] == 0.48
+    assert meta["patch_window_seconds"] == 0.96 and len(meta["inputs_hash"]) == 64
+    head = keras.models.load_model(trained.out_dir / "head.keras")  # no custom objects
+    assert head.input_shape == (None, 1024 + 521) and head.output_shape == (None, 4)
+    views = embed_dataset(slice_set, yamnet, cache)
+    probs = head.predict(views.features(0, meta["features"]), verbose=0)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    clip = clip_probabilities(head, views, np.arange(len(views)), tuple(meta["features"]))
+    assert (clip.argmax(axis=1) == views.labels).mean() >= 0.9  # trained on all of these clips
+
+
+def test_same_seed_same_head_and_failed_run_keeps_previous_output(yamnet, slice_set, cache, tmp_path, monkeypatch):
+    import keras
+
+    cfg = TrainConfig(shifted_views=False, folds=[1], seed=7, **QUICK)
+    a = train(slice_set, yamnet, tmp_path / "a", cfg, cache_dir=cache)
+    b = train(slice_set, yamnet, tmp_path / "b", cfg, cache_dir=cache)
+    assert a.report["cv"]["fold_accuracy"] == b.report["cv"]["fold_accuracy"]
+    wa = keras.models.load_model(a.out_dir / "head.keras").get_weights()
+    wb = keras.models.load_model(b.out_dir / "head.keras").get_weights()
+    for x, y in zip(wa, wb, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+    before = {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir()}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(pipeline.report, "write_report", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        train(slice_set, yamnet, tmp_path / "a", cfg, cache_dir=cache)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # no temporary folders left
+
+
+def test_folder_set_without_folds_uses_stratified_split(yamnet, tmp_path, cache):
+    root = tmp_path / "set"
+    for label in ("rooster", "church_bells"):
+        (root / label).mkdir(parents=True)
+        for clip in esc50_clips_of(label, 4):
+            shutil.copy(clip, root / label / clip.name)
+    ds = load_dataset(root)
+    result = train(ds, yamnet, tmp_path / "out", TrainConfig(shifted_views=False, **QUICK), cache_dir=cache)
+    assert result.cv.scheme.startswith("stratified 4-fold")
+    assert len(result.report["cv"]["fold_accuracy"]) == 4
+    assert result.cv.mean_accuracy >= 0.75  # chance 0.5; these two classes are easy
+
+    (root / "rooster" / "x.wav").unlink(missing_ok=True)
+    for extra in list((root / "church_bells").iterdir())[1:]:
+        extra.unlink()
+    with pytest.raises(DatasetError, match="needs at least 2 per class"):
+        train(load_dataset(root), yamnet, tmp_path / "out2", TrainConfig(**QUICK), cache_dir=cache)
+
+
+def test_cli_embed_and_train(tmp_path, cache):
+    runner = CliRunner()
+    args = ["--data", str(ESC50_DIR), "--classes", "dog,rain", "--cache", str(cache)]
+    result = runner.invoke(app, ["embed", *args, "--folds", "1"])
+    assert result.exit_code == 0, result.output
+    assert "16 clips" in result.output and "dog 8, rain 8" in result.output
+
+    out = tmp_path / "exported" / "dogs"
+    result = runner.invoke(app, ["train", *args, "--out", str(out), "--folds", "1", "--epochs", "8", "--no-shifted"])
+    assert result.exit_code == 0, result.output
+    assert {"head.keras", "head.json", "report.json", "report.html"} <= {p.name for p in out.iterdir()}
+    assert json.loads((out / "report.json").read_text())["cv"]["folds"] == [1]
+
+    bad = runner.invoke(app, ["embed", "--data", str(tmp_path / "missing"), "--cache", str(cache)])
+    assert bad.exit_code == 1 and "does not exist" in bad.output and "Traceback" not in bad.output
