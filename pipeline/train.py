@@ -123,8 +123,9 @@ def _member(n_features: int, n_classes: int, cfg: TrainConfig, name: str) -> Any
     keras = _keras()
     inp = keras.Input((n_features,), name=f"{name}_in")
     x = keras.layers.Dropout(cfg.input_dropout, name=f"{name}_in_dropout")(inp) if cfg.input_dropout else inp
-    x = keras.layers.Dense(cfg.hidden, activation="relu", name=f"{name}_hidden")(x)
-    x = keras.layers.Dropout(cfg.dropout, name=f"{name}_dropout")(x)
+    if cfg.hidden:  # hidden=0 gives a linear probe (softmax regression)
+        x = keras.layers.Dense(cfg.hidden, activation="relu", name=f"{name}_hidden")(x)
+        x = keras.layers.Dropout(cfg.dropout, name=f"{name}_dropout")(x)
     out = keras.layers.Dense(n_classes, activation="softmax", name=f"{name}_probs")(x)
     return keras.Model(inp, out, name=name)
 

@@ -1,0 +1,137 @@
+"""Embedding speed on all of ESC-50, side by side in one run, against two yardsticks.
+
+1. the machine's dense matmul rate (float32 2048x2048 ``tf.matmul``, best of several), measured in
+   this same process so the comparison is fair under whatever else the machine is doing;
+2. the naive loop: decode a file, call the hub model on it, next file;
+3. :func:`pipeline.embeddings.embed_dataset` cold (empty cache, decoding included) and warm.
+
+YAMNet does 69.2 M multiply-adds per patch (138.4 MFLOP), so "effective GFLOP/s" below is
+patches/s x 0.1384 and "% of matmul" compares it with (1).
+
+TensorFlow reads ``TF_ENABLE_ONEDNN_OPTS`` once, at import; ``pipeline.tfenv`` turns oneDNN off by
+default. ``--onednn`` runs this benchmark with it on (set before TensorFlow is imported).
+
+Usage: ``.venv/bin/python bench/bench_embed.py [--onednn] [--clips N] [--skip-naive]``. Results go to
+``bench/results/embed-<mode>.json`` and into the table in ``docs/embedding.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SHARED = Path(os.environ.get("YAMNET_TFJS_SHARED", REPO.parent / "shared"))
+MFLOP_PER_PATCH = 138.4  # 2 x 69.2 M multiply-adds
+
+
+def matmul_gflops(tf, n: int = 2048, reps: int = 8) -> float:
+    a = tf.random.normal([n, n], seed=1)
+    tf.matmul(a, a).numpy()
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        tf.matmul(a, a).numpy()
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--onednn", action="store_true", help="turn TensorFlow's oneDNN kernels on")
+    parser.add_argument("--clips", type=int, default=0, help="only the first N clips (default: all 2000)")
+    parser.add_argument("--skip-naive", action="store_true")
+    args = parser.parse_args()
+    if args.onednn:
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
+    from pipeline.audio import load_audio
+    from pipeline.datasets import load_dataset
+    from pipeline.embeddings import embed_dataset
+    from pipeline.tfenv import tf as get_tf
+    from pipeline.yamnet import load_yamnet
+
+    tf = get_tf()
+    mode = "onednn" if args.onednn else "default"
+    load_before = os.getloadavg()[0]
+    yamnet = load_yamnet(str(SHARED / "models" / "yamnet"))
+    dataset = load_dataset(SHARED / "datasets" / "esc50")
+    if args.clips:
+        dataset.clips = dataset.clips[: args.clips]
+    n = len(dataset.clips)
+    results: dict = {"mode": mode, "clips": n, "cpus": os.cpu_count()}
+    results["matmul_gflops_before"] = round(matmul_gflops(tf), 1)
+
+    if not args.skip_naive:
+        yamnet(load_audio(dataset.clips[0].path))  # warm-up
+        t = time.perf_counter()
+        patches = 0
+        for clip in dataset.clips:
+            patches += len(yamnet(load_audio(clip.path)).embeddings)
+        results["naive_seconds"] = round(time.perf_counter() - t, 2)
+        results["patches"] = patches
+
+    with tempfile.TemporaryDirectory() as cache:
+        t = time.perf_counter()
+        cold = embed_dataset(dataset, yamnet, Path(cache))
+        results["cold_seconds"] = round(time.perf_counter() - t, 2)  # includes splitting the graph (~1 s)
+        results["patches"] = cold.stats.patches
+        results["network_calls"] = cold.stats.network_calls
+        t = time.perf_counter()
+        warm_set = load_dataset(SHARED / "datasets" / "esc50")
+        if args.clips:
+            warm_set.clips = warm_set.clips[: args.clips]
+        warm = embed_dataset(warm_set, yamnet, Path(cache))
+        results["warm_seconds"] = round(time.perf_counter() - t, 2)  # data set scan + hashing + loading
+        assert warm.stats.computed == 0
+    results["matmul_gflops_after"] = round(matmul_gflops(tf), 1)
+    peak = max(results["matmul_gflops_before"], results["matmul_gflops_after"])
+    for key in ("naive", "cold"):
+        if f"{key}_seconds" in results:
+            gflops = results["patches"] * MFLOP_PER_PATCH / 1000 / results[f"{key}_seconds"]
+            results[f"{key}_gflops"] = round(gflops, 1)
+            results[f"{key}_percent_of_matmul"] = round(100 * gflops / peak, 1)
+            results[f"{key}_clips_per_second"] = round(n / results[f"{key}_seconds"], 1)
+    results["ideal_seconds_at_matmul_rate"] = round(results["patches"] * MFLOP_PER_PATCH / 1000 / peak, 2)
+    results["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    out = REPO / "bench" / "results" / f"embed-{mode}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    update_docs()
+
+
+def update_docs() -> None:
+    """Rewrite the results table in docs/embedding.md from every bench/results/embed-*.json."""
+    rows = []
+    for path in sorted((REPO / "bench" / "results").glob("embed-*.json")):
+        r = json.loads(path.read_text())
+        rows.append(
+            f"| {r['mode']} | {r['clips']} | {r.get('naive_seconds', '-')} | {r['cold_seconds']} | "
+            f"{r['warm_seconds']} | {r.get('cold_gflops', '-')} | "
+            f"{max(r['matmul_gflops_before'], r['matmul_gflops_after'])} | {r.get('cold_percent_of_matmul', '-')} % | "
+            f"{r['ideal_seconds_at_matmul_rate']} | {r['load_average'][0]} → {r['load_average'][1]} |"
+        )
+    table = "\n".join(
+        [
+            "| TF kernels | clips | naive loop s | cold s | warm s | cold GFLOP/s | matmul GFLOP/s | cold % of matmul "
+            "| ideal s | load avg |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+            *rows,
+        ]
+    )
+    doc = REPO / "docs" / "embedding.md"
+    text = doc.read_text() if doc.exists() else ""
+    start, end = "<!-- bench:embed -->", "<!-- /bench:embed -->"
+    if start in text and end in text:
+        text = text[: text.index(start) + len(start)] + "\n" + table + "\n" + text[text.index(end) :]
+        doc.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

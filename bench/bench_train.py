@@ -1,0 +1,108 @@
+"""ESC-50 5-fold cross-validation accuracy of head configurations, each trick added one at a time.
+
+Every configuration is scored exactly as ``train`` scores it: official folds, early stopping on a
+hold-out of the training folds, test folds seen through plain YAMNet patches (0.48 s hop) and a
+clip's score = mean of its patch probabilities (what the exported model computes). Embeddings come
+from the cache (``embed_dataset``), so only head training is timed.
+
+Usage: ``.venv/bin/python bench/bench_train.py [--configs a,b,...] [--cache DIR]``. Results go to
+``bench/results/train.json`` (merged by configuration name) and into the table in ``docs/training.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SHARED = Path(os.environ.get("YAMNET_TFJS_SHARED", REPO.parent / "shared"))
+
+# name -> (what changed, TrainConfig overrides); each row adds one thing to the previous one.
+CONFIGS: dict[str, tuple[str, dict]] = {
+    "linear": (
+        "linear probe on patches (softmax regression)",
+        {"hidden": 0, "input_dropout": 0.0, "label_smoothing": 0.0, "shifted_views": False},
+    ),
+    "mlp": (
+        "MLP 512 ReLU, dropout 0.5 (untuned baseline)",
+        {"input_dropout": 0.0, "label_smoothing": 0.0, "shifted_views": False},
+    ),
+    "smooth": ("+ label smoothing 0.1", {"input_dropout": 0.0, "shifted_views": False}),
+    "indrop": ("+ input dropout 0.1", {"shifted_views": False}),
+    "shift": ("+ half-hop shifted training view (default)", {}),
+    "scores": ("+ YAMNet's 521 scores as input features", {"features": ("embeddings", "yamnet_scores")}),
+    "ens3": ("+ ensemble of 3 (averaged in the head)", {"features": ("embeddings", "yamnet_scores"), "ensemble": 3}),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--cache", type=Path, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    from pipeline.datasets import load_dataset
+    from pipeline.embeddings import embed_dataset
+    from pipeline.tfenv import tf
+    from pipeline.train import HALF_HOP, TrainConfig, cross_validate
+    from pipeline.yamnet import load_yamnet
+
+    tf().config.experimental.enable_op_determinism()
+    yamnet = load_yamnet(str(SHARED / "models" / "yamnet"))
+    dataset = load_dataset(SHARED / "datasets" / "esc50")
+    plain = embed_dataset(dataset, yamnet, args.cache)
+    shifted = embed_dataset(dataset, yamnet, args.cache, shift=HALF_HOP)
+    out = REPO / "bench" / "results" / "train.json"
+    out.parent.mkdir(exist_ok=True)
+    results = json.loads(out.read_text()) if out.exists() else {}
+    for name in args.configs.split(","):
+        what, overrides = CONFIGS[name]
+        cfg = replace(TrainConfig(seed=args.seed), **overrides)
+        views = [plain, shifted] if cfg.shifted_views else [plain]
+        t = time.perf_counter()
+        cv = cross_validate(views, cfg, on_event=lambda m, name=name: print(f"[{name}] {m}", flush=True))
+        seconds = time.perf_counter() - t
+        results[name] = {
+            "what": what,
+            "fold_accuracy": [round(f.accuracy, 4) for f in cv.folds],
+            "mean_accuracy": round(cv.mean_accuracy, 4),
+            "mean_patch_accuracy": round(sum(f.patch_accuracy for f in cv.folds) / len(cv.folds), 4),
+            "cv_seconds": round(seconds, 1),
+            "seed": args.seed,
+            "load_average": round(os.getloadavg()[0], 2),
+        }
+        print(f"[{name}] mean clip accuracy {cv.mean_accuracy:.4f} in {seconds:.0f} s", flush=True)
+        out.write_text(json.dumps(results, indent=2) + "\n")
+    update_docs(results)
+
+
+def update_docs(results: dict) -> None:
+    """Rewrite the results table in docs/training.md (between the bench:train markers)."""
+    rows = [
+        f"| {name} | {r['what']} | {r['mean_accuracy']:.4f} | {' '.join(f'{a:.3f}' for a in r['fold_accuracy'])} | "
+        f"{r['mean_patch_accuracy']:.4f} | {r['cv_seconds']} |"
+        for name in CONFIGS
+        if (r := results.get(name))
+    ]
+    table = "\n".join(
+        [
+            "| config | what changed | 5-fold mean clip acc. | per fold | patch acc. | CV seconds (2 cores) |",
+            "|---|---|---|---|---|---|",
+            *rows,
+        ]
+    )
+    doc = REPO / "docs" / "training.md"
+    text = doc.read_text() if doc.exists() else ""
+    start, end = "<!-- bench:train -->", "<!-- /bench:train -->"
+    if start in text and end in text:
+        doc.write_text(text[: text.index(start) + len(start)] + "\n" + table + "\n" + text[text.index(end) :])
+
+
+if __name__ == "__main__":
+    main()
