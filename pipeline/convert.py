@@ -147,7 +147,12 @@ def convert_all(
     base = out_root / VARIANT_DIRS["float32"]
     run_converter(saved_model, base, structured=structured)
     variants = {"float32": base}
-    names = network_weight_names(read_model_json(base))
+    model_json = read_model_json(base)
+    front = {w["name"].rsplit("/", 1)[-1] for w in weights(model_json) if FRONTEND_PREFIX in w["name"].split("/")}
+    if quantizations and not {"hann_window", "mel_matrix"} <= front:
+        # Without them named, quantization would reach the front end and wreck log-mel.
+        raise ConversionError(f"{base}: front-end constants not found by name ({sorted(front)}); refusing to quantize")
+    names = network_weight_names(model_json)
     for kind in quantizations:
         step(f"converting to TF.js with {kind} network weights")
         target = out_root / VARIANT_DIRS[kind]

@@ -181,9 +181,11 @@ def _name_front_end_constants(gd: Any, magnitudes: list[str], frames: list[str],
     for magnitude in magnitudes:
         for user in consumers.get(magnitude, []):
             if user.op == "MatMul":
+                # A Const in both known graphs; evaluated otherwise (e.g. behind an Identity).
                 mel = nodes[_base(user.input[1])]
-                if mel.op == "Const":
-                    new = _const_node(f"{FRONTEND_PREFIX}/mel_matrix", _const_value(mel))
+                value = _const_value(mel) if mel.op == "Const" else _evaluate_constant(frozen, user.input[1])
+                if value is not None:
+                    new = _const_node(f"{FRONTEND_PREFIX}/mel_matrix", value.astype(np.float32))
                     gd.node.append(new)
                     user.input[1] = new.name
     for frames_tensor in frames:
