@@ -103,7 +103,9 @@ def _make_module(frozen: FrozenYamnet, head: Head | None) -> Any:
             super().__init__(name="yamnet_tfjs")
             self.head = head.model if head else None
 
-        @tfm.function(input_signature=[tfm.TensorSpec([None], tfm.float32, name="waveform")])
+        # autograph=False: plain graph code, and autograph once swapped import_yamnet for another function
+        # (convert.graph_ops) when pipeline.train was imported in the same process.
+        @tfm.function(input_signature=[tfm.TensorSpec([None], tfm.float32, name="waveform")], autograph=False)
         def serve(self, waveform: Any) -> Any:
             yam = import_yamnet(frozen, waveform)
             if head is None:

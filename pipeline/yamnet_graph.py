@@ -50,7 +50,7 @@ def freeze_yamnet(model: Any) -> FrozenYamnet:
     tfm = tf()
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    @tfm.function(input_signature=[tfm.TensorSpec([None], tfm.float32, name="waveform")])
+    @tfm.function(input_signature=[tfm.TensorSpec([None], tfm.float32, name="waveform")], autograph=False)
     def call(waveform: Any) -> dict[str, Any]:
         scores, embeddings, log_mel = model(waveform)
         return {"scores": scores, "embeddings": embeddings, "log_mel": log_mel}
