@@ -36,8 +36,11 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     "smooth": ("+ label smoothing 0.1", {"input_dropout": 0.0, "shifted_views": False}),
     "indrop": ("+ input dropout 0.1", {"shifted_views": False}),
     "shift": ("+ half-hop shifted training view (default)", {}),
-    "scores": ("+ YAMNet's 521 scores as input features", {"features": ("embeddings", "yamnet_scores")}),
-    "ens3": ("+ ensemble of 3 (averaged in the head)", {"features": ("embeddings", "yamnet_scores"), "ensemble": 3}),
+    "scores": (
+        "default (shift) + YAMNet's 521 scores as input features",
+        {"features": ("embeddings", "yamnet_scores")},
+    ),
+    "ens3": ("default (shift) + ensemble of 3 members averaged in the head", {"ensemble": 3}),
 }
 
 
@@ -85,7 +88,8 @@ def main() -> None:
 def update_docs(results: dict) -> None:
     """Rewrite the results table in docs/training.md (between the bench:train markers)."""
     rows = [
-        f"| {name} | {r['what']} | {r['mean_accuracy']:.4f} | {' '.join(f'{a:.3f}' for a in r['fold_accuracy'])} | "
+        f"| {name} | {CONFIGS[name][0]} | {r['mean_accuracy']:.4f} | "
+        f"{' '.join(f'{a:.3f}' for a in r['fold_accuracy'])} | "
         f"{r['mean_patch_accuracy']:.4f} | {r['cv_seconds']} |"
         for name in CONFIGS
         if (r := results.get(name))
