@@ -400,6 +400,76 @@ def serve(
             server.server_close()
 
 
+PARITY_COLUMNS = ("head", "clip", "yamnet", "embed", "log_mel")
+"""Short names of the five outputs (scores, clip_scores, yamnet_scores, embeddings, log_mel) in tables."""
+
+
+@app.command()
+def parity(
+    export_dir: Annotated[Path, typer.Argument(help="An exported model folder (exported/NAME).")],
+    clips: Annotated[int, typer.Option("--clips", "-n", min=0, help="Real clips from the training data set.")] = 5,
+    runtimes: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--runtimes",
+            "-r",
+            help="node-cpu, node-wasm, chromium-cpu, chromium-wasm, chromium-webgl (repeatable; default all).",
+            show_default=False,
+        ),
+    ] = None,
+    quantize: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--quantize",
+            "-q",
+            help="Which converted variants to check: float32, float16, uint8 (repeatable; default float32).",
+            show_default=False,
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Data set for the real clips (default: the one report.json names)."),
+    ] = None,
+    edge_cases: Annotated[
+        bool, typer.Option("--edge-cases/--no-edge-cases", help="Also run silence, 0.5 s, 30 s, noise, square.")
+    ] = True,
+) -> None:
+    """Prove Python and JavaScript predict the same: the SavedModel vs TF.js in Node and headless Chromium.
+
+    Same 16 kHz waveforms on both sides; writes EXPORT_DIR/parity.json (max/mean abs diff per output,
+    top-1 agreement, ms per second of audio) and exits 1 when a bound breaks.
+    """
+    from rich.table import Table
+
+    from .parity import RUNTIMES, run_parity, summary_rows
+
+    with user_errors():
+        report = run_parity(
+            export_dir,
+            n_clips=clips,
+            runtimes=runtimes or RUNTIMES,
+            quantizations=quantize or ("float32",),
+            data=data,
+            edge=edge_cases,
+            on_step=info,
+        )
+    python_speed = report["python"]["ms_per_audio_second"]
+    table = Table(title=f"parity vs Python: max abs diff on real clips (Python: {python_speed:.1f} ms per s of audio)")
+    for column in ("model", "runtime", "backend", *PARITY_COLUMNS, "top-1 head·yamnet", "ms/s", "ok"):
+        table.add_column(column, no_wrap=True)
+    for row in summary_rows(report):
+        table.add_row(*row[:-1], "yes" if row[-1] == "ok" else "[red]NO[/]")
+    out_console.print(table)
+    for q, results in report["variants"].items():
+        for runtime, result in results.items():
+            for failure in result["failures"]:
+                error(f"{q} {runtime}: {failure}")
+    info(f"wrote {export_dir / 'parity.json'}")
+    if not report["ok"]:
+        error("parity bounds broken (see the table and parity.json)")
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -5,6 +5,8 @@ Results (tables, JSON) go to stdout so they can be piped; everything else goes t
 
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -19,7 +21,8 @@ from rich.progress import (
 from rich.text import Text
 
 err_console = Console(stderr=True, highlight=False)
-out_console = Console(highlight=False)
+out_console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+"""Results on stdout; when piped or captured, wide enough that tables are not squeezed to 80 columns."""
 
 
 def error(message: str) -> None:

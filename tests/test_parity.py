@@ -1,0 +1,122 @@
+"""Parity: Python SavedModel vs TF.js in Node (cpu, wasm) and headless Chromium (cpu, wasm, webgl).
+
+Real export (YAMNet + a small head trained on real embeddings), real ESC-50 clips, real Node and a
+real Chromium; the JS side runs web_demo/src/model.js, the module the demo page uses.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline.parity import BOUNDS, OUTPUTS, RUNTIMES, ParityError, run_parity
+from tests.conftest import ESC50_DIR
+from tests.helpers_head import exported_once
+from tests.test_cli_classify import run_cli
+from tests.test_export import build_classifier_export
+
+
+@pytest.fixture(scope="session")
+def classifier_export(yamnet, tmp_path_factory) -> Path:
+    """The same export test_export.py builds (built once per session, whichever module asks first)."""
+    root = tmp_path_factory.getbasetemp() / "exports"
+    return exported_once("classifier", root, lambda d: build_classifier_export(yamnet, d))
+
+
+@pytest.fixture(scope="module")
+def report(classifier_export) -> dict:
+    """Float32 parity on every runtime, 3 real clips."""
+    return run_parity(classifier_export, n_clips=3, runtimes=RUNTIMES, data=ESC50_DIR, edge=False)
+
+
+@pytest.fixture(scope="module")
+def edge_report(classifier_export) -> dict:
+    """The edge cases too (incl. 30 s), on the backends users get by default (wasm, webgl): the cpu
+    backends would spend ~90 s on the 30 s clip alone for the same kernels' maths."""
+    return run_parity(classifier_export, n_clips=1, runtimes=("node-wasm", "chromium-webgl"), data=ESC50_DIR)
+
+
+def test_every_runtime_runs_on_the_backend_it_asked_for(report):
+    results = report["variants"]["float32"]
+    assert list(results) == list(RUNTIMES)
+    for runtime, result in results.items():
+        assert result.get("backend") == runtime.split("-")[1], (runtime, result.get("failures"))
+    assert (
+        "SwiftShader" in (results["chromium-webgl"]["info"]["webgl_renderer"] or "")
+        or results["chromium-webgl"]["info"]["webgl_renderer"]
+    )
+
+
+@pytest.mark.parametrize("which", ["report", "edge_report"])
+def test_float32_outputs_within_the_bounds(which, request):
+    report = request.getfixturevalue(which)
+    assert report["ok"], [r["failures"] for r in report["variants"]["float32"].values()]
+    real = sum(case["kind"] == "clip" for case in report["cases"])
+    for runtime, result in report["variants"]["float32"].items():
+        for name in OUTPUTS:
+            for kind, measured in result["outputs"][name].items():
+                assert measured["max"] <= BOUNDS["float32"][kind][name], (runtime, name, kind, measured)
+                assert 0 <= measured["mean"] <= measured["max"]
+        assert result["top1"]["clip_scores"] == {"agree": real, "total": real, "rate": 1.0}
+        assert result["top1"]["yamnet"]["rate"] == 1.0
+        assert result["ms_per_audio_second"] > 0
+
+
+def test_cases_are_real_clips_and_the_edge_cases(report, edge_report):
+    assert [case["kind"] for case in report["cases"]] == ["clip"] * 3
+    assert all(case["source"].split(": ")[1].endswith(".flac") for case in report["cases"])
+    names = [case["name"] for case in edge_report["cases"]]
+    assert names[1:] == ["silence-3s", "short-0.5s", "long-30s", "white-noise-3s", "clipped-square-3s"]
+    seconds = {case["name"]: case["seconds"] for case in edge_report["cases"]}
+    assert seconds["short-0.5s"] == 0.5 and seconds["long-30s"] == 30.0
+    synthetic = edge_report["variants"]["float32"]["node-wasm"]["outputs"]["log_mel"]["synthetic"]
+    assert synthetic["max"] <= BOUNDS["float32"]["synthetic"]["log_mel"]
+
+
+def test_parity_json_is_written(classifier_export):
+    report = run_parity(classifier_export, n_clips=1, runtimes=["node-wasm"], data=ESC50_DIR, edge=False)
+    on_disk = json.loads((classifier_export / "parity.json").read_text())
+    assert on_disk["ok"] is True
+    assert on_disk["variants"]["float32"]["node-wasm"]["outputs"]["log_mel"]["clip"]["max"] == pytest.approx(
+        report["variants"]["float32"]["node-wasm"]["outputs"]["log_mel"]["clip"]["max"]
+    )
+
+
+def test_quantized_variants_have_their_own_bounds_via_cli(classifier_export):
+    proc = run_cli(
+        "parity", classifier_export, "--clips", "2", "--no-edge-cases", "-r", "node-wasm",
+        "-q", "float16", "-q", "uint8", "--data", ESC50_DIR,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "node-wasm" in proc.stdout and "float16" in proc.stdout and "uint8" in proc.stdout
+    saved = json.loads((classifier_export / "parity.json").read_text())
+    uint8 = saved["variants"]["uint8"]["node-wasm"]["outputs"]
+    float16 = saved["variants"]["float16"]["node-wasm"]["outputs"]
+    # Quantization moves the network's outputs, never the front end (log_mel stays float32-exact).
+    assert uint8["embeddings"]["clip"]["max"] > float16["embeddings"]["clip"]["max"] > 1e-4
+    assert uint8["log_mel"]["clip"]["max"] <= 1e-3 and float16["log_mel"]["clip"]["max"] <= 1e-3
+
+
+def test_a_wrong_model_breaks_the_bounds_and_exits_nonzero(classifier_export, tmp_path):
+    """Serve uint8 weights as if they were the float32 model: parity must notice and fail."""
+    impostor = tmp_path / "impostor"
+    shutil.copytree(classifier_export, impostor)
+    shutil.rmtree(impostor / "tfjs")
+    shutil.copytree(classifier_export / "tfjs-uint8", impostor / "tfjs")
+    proc = run_cli("parity", impostor, "--clips", "2", "--no-edge-cases", "-r", "node-wasm", "--data", ESC50_DIR)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert "bound" in proc.stderr and "embeddings" in proc.stderr
+    assert json.loads((impostor / "parity.json").read_text())["ok"] is False
+
+
+def test_bad_requests_are_one_line_errors(classifier_export, tmp_path):
+    with pytest.raises(ParityError, match="unknown runtime"):
+        run_parity(classifier_export, runtimes=["node-gpu"], data=ESC50_DIR)
+    with pytest.raises(ParityError, match="pass --data"):
+        run_parity(classifier_export, n_clips=1)  # the fixture's report.json names no data set
+    proc = run_cli("parity", tmp_path / "nothing-here", "--data", ESC50_DIR)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
