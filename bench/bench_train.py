@@ -40,6 +40,7 @@ CONFIGS: dict[str, tuple[str, dict]] = {
         "default (shift) + YAMNet's 521 scores as input features",
         {"features": ("embeddings", "yamnet_scores")},
     ),
+    "quarter": ("default + views shifted by 1/4, 1/2, 3/4 hop (3 extra views)", {"view_shifts": (1920, 3840, 5760)}),
     "ens3": ("default (shift) + ensemble of 3 members averaged in the head", {"ensemble": 3}),
 }
 
@@ -53,21 +54,24 @@ def main() -> None:
     from pipeline.datasets import load_dataset
     from pipeline.embeddings import embed_dataset
     from pipeline.tfenv import tf
-    from pipeline.train import HALF_HOP, TrainConfig, cross_validate
+    from pipeline.train import TrainConfig, cross_validate
     from pipeline.yamnet import load_yamnet
 
     tf().config.experimental.enable_op_determinism()
     yamnet = load_yamnet(str(SHARED / "models" / "yamnet"))
     dataset = load_dataset(SHARED / "datasets" / "esc50")
     plain = embed_dataset(dataset, yamnet, args.cache)
-    shifted = embed_dataset(dataset, yamnet, args.cache, shift=HALF_HOP)
+    shifted = {0: plain}
     out = REPO / "bench" / "results" / "train.json"
     out.parent.mkdir(exist_ok=True)
     results = json.loads(out.read_text()) if out.exists() else {}
     for name in args.configs.split(","):
         what, overrides = CONFIGS[name]
         cfg = replace(TrainConfig(seed=args.seed), **overrides)
-        views = [plain, shifted] if cfg.shifted_views else [plain]
+        for shift in cfg.view_shifts if cfg.shifted_views else ():
+            if shift not in shifted:
+                shifted[shift] = embed_dataset(dataset, yamnet, args.cache, shift=shift)
+        views = [plain] + [shifted[s] for s in (cfg.view_shifts if cfg.shifted_views else ())]
         t = time.perf_counter()
         cv = cross_validate(views, cfg, on_event=lambda m, name=name: print(f"[{name}] {m}", flush=True))
         seconds = time.perf_counter() - t

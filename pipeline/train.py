@@ -57,6 +57,7 @@ class TrainConfig:
     patience: int = 8
     validation_fraction: float = 0.15
     shifted_views: bool = True
+    view_shifts: tuple[int, ...] = (HALF_HOP,)  # sample offsets of the extra training views
     ensemble: int = 1
     seed: int = 0
     folds: list[int] | None = None  # evaluate only these test folds (quick runs); None = all
@@ -259,11 +260,11 @@ def cross_validate(
 def _views(
     dataset: Dataset, yamnet: Yamnet, cfg: TrainConfig, cache_dir: Path | None, on_progress: Callable | None
 ) -> list[EmbeddingSet]:
-    """The plain view (always first) and, with ``shifted_views``, the half-hop-shifted one."""
+    """The plain view (always first) and, with ``shifted_views``, the shifted ones (``view_shifts``)."""
     plain = embed_dataset(dataset, yamnet, cache_dir, shift=0, on_progress=on_progress)
     views = [plain]
-    if cfg.shifted_views:
-        shifted = embed_dataset(dataset, yamnet, cache_dir, shift=HALF_HOP, on_progress=on_progress)
+    for shift in cfg.view_shifts if cfg.shifted_views else ():
+        shifted = embed_dataset(dataset, yamnet, cache_dir, shift=shift, on_progress=on_progress)
         keep = {d: i for i, d in enumerate(shifted.digests)}
         if [keep.get(d) for d in plain.digests] != list(range(len(plain))):
             raise PipelineError("the shifted view lost different clips than the plain view; rerun `embed`")
