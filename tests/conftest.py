@@ -34,6 +34,18 @@ def esc50_clips_of(category: str, n: int = 1, fold: int | None = None) -> list[P
     return [esc50_clip(r["filename"]) for r in rows[:n]]
 
 
+CLIP_CATEGORIES = ("dog", "rain", "church_bells", "keyboard_typing", "siren", "crying_baby")
+"""Varied real sounds: barks, broadband noise, tonal bells, clicks, a sweep, a voice."""
+
+
+@pytest.fixture(scope="session")
+def clips() -> list:
+    """The first ESC-50 clip of each of :data:`CLIP_CATEGORIES`, decoded to 16 kHz float32."""
+    from pipeline.audio import load_audio
+
+    return [load_audio(esc50_clips_of(cat, 1)[0]) for cat in CLIP_CATEGORIES]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _shared_present() -> None:
     if not (YAMNET_DIR / "saved_model.pb").is_file() or not (ESC50_DIR / "meta" / "esc50.csv").is_file():
@@ -52,3 +64,28 @@ def yamnet():
     from pipeline.yamnet import load_yamnet
 
     return load_yamnet(str(YAMNET_DIR))
+
+
+@pytest.fixture(scope="session")
+def classifier_export(yamnet, tmp_path_factory) -> Path:
+    """One real export per test session, shared by every module that needs an exported model.
+
+    A small real head (embeddings + YAMNet scores, tests/helpers_head.py) trained on real ESC-50
+    embeddings, exported by the real pipeline: saved_model/, tfjs/, tfjs-float16/, tfjs-uint8/,
+    metadata.json. Converting costs ~25 s of CPU per variant, so it is built once.
+    """
+    from pipeline.export import export_model
+    from tests.helpers_head import write_head
+
+    model_dir = tmp_path_factory.getbasetemp() / "exports" / "classifier"
+    write_head(model_dir, yamnet, ("embeddings", "yamnet_scores"))
+    export_model(model_dir, yamnet)
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def exported(classifier_export):
+    """The shared export's SavedModel, loaded for Python-side predictions."""
+    from pipeline.predict import load_exported
+
+    return load_exported(classifier_export)

@@ -61,16 +61,3 @@ def write_head(model_dir: Path, yamnet, features: tuple[str, ...] = ("embeddings
     (model_dir / "head.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     (model_dir / "report.json").write_text(json.dumps({"accuracy": 1.0, "note": "test fixture"}), encoding="utf-8")
     return model_dir
-
-
-_BUILT: dict[str, Path] = {}
-
-
-def exported_once(key: str, root: Path, build) -> Path:
-    """Build an export at most once per test session, shared by every test module that asks for ``key``.
-
-    Converting costs ~25 s of CPU; a session-scoped fixture in each module would still build it twice.
-    """
-    if key not in _BUILT:
-        _BUILT[key] = build(root / key)
-    return _BUILT[key]

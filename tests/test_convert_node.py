@@ -14,8 +14,8 @@ import pytest
 from pipeline.audio import load_audio
 from pipeline.constants import SAMPLE_RATE, num_patches
 from tests.conftest import esc50_clips_of
-from tests.helpers_head import CATEGORIES, exported_once
-from tests.test_export import classifier_export, clips, exported, max_diff  # noqa: F401  (shared fixtures)
+from tests.helpers_head import CATEGORIES
+from tests.test_export import max_diff
 
 FLOAT32_BOUNDS = {"scores": 1e-5, "clip_scores": 1e-5, "yamnet_scores": 1e-4, "embeddings": 1e-4, "log_mel": 1e-3}
 """Issue 5's bounds for float32 models on real clips, every backend."""
@@ -26,11 +26,12 @@ def yamnet_export(yamnet, tmp_path_factory) -> Path:
     """`export-yamnet` output: YAMNet alone, converted without structured names (TF Hub's array order)."""
     from pipeline.export import export_yamnet
 
-    root = tmp_path_factory.getbasetemp() / "exports"
-    return exported_once("yamnet_only", root, lambda d: (export_yamnet(d, yamnet, ()), d)[1])
+    out = tmp_path_factory.getbasetemp() / "exports" / "yamnet_only"
+    export_yamnet(out, yamnet, ())
+    return out
 
 
-def test_model_json_has_one_waveform_input_and_five_outputs(classifier_export):  # noqa: F811
+def test_model_json_has_one_waveform_input_and_five_outputs(classifier_export):
     from pipeline.convert import UNSUPPORTED_OPS, graph_ops, read_model_json, signature_io
 
     for folder in ("tfjs", "tfjs-float16", "tfjs-uint8"):
@@ -47,7 +48,7 @@ def test_model_json_has_one_waveform_input_and_five_outputs(classifier_export): 
 
 
 @pytest.mark.parametrize("backend", ["cpu", "wasm"])
-def test_node_matches_python_on_real_clips(classifier_export, exported, clips, backend):  # noqa: F811
+def test_node_matches_python_on_real_clips(classifier_export, exported, clips, backend):
     from pipeline.node import run_in_node
 
     waves = clips[:2] if backend == "wasm" else clips[:1]  # the cpu backend needs ~2 s per 5 s clip
@@ -63,7 +64,7 @@ def test_node_matches_python_on_real_clips(classifier_export, exported, clips, b
         assert min(run.ms[0]) < 2000, run.ms  # ~80 ms measured; the RFFT graph did not run on wasm at all
 
 
-def test_node_wasm_runs_every_length(classifier_export, exported):  # noqa: F811
+def test_node_wasm_runs_every_length(classifier_export, exported):
     from pipeline.node import run_in_node
 
     seconds = (0.3, 0.975, 5.0, 60.0)
@@ -79,7 +80,7 @@ def test_node_wasm_runs_every_length(classifier_export, exported):  # noqa: F811
 
 
 @pytest.mark.parametrize(("kind", "head_bound"), [("float16", 2e-3), ("uint8", 5e-2)])
-def test_quantized_variants_load_and_run_in_node(classifier_export, exported, clips, kind, head_bound):  # noqa: F811
+def test_quantized_variants_load_and_run_in_node(classifier_export, exported, clips, kind, head_bound):
     from pipeline.node import run_in_node
 
     run = run_in_node(classifier_export / f"tfjs-{kind}", clips[:2], backend="wasm")

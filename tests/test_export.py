@@ -1,14 +1,13 @@
 """Export, from Python's side: the front-end rewrite, the one-graph SavedModel, metadata, atomicity, predict.
 
 Everything runs on the real shared YAMNet and real ESC-50 clips; the head is a small real one
-(tests/helpers_head.py). Conversion happens once per session (fixture ``classifier_export``).
+(tests/helpers_head.py). Conversion happens once per session (fixture ``classifier_export`` in conftest.py).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,37 +15,7 @@ import pytest
 from pipeline.audio import load_audio
 from pipeline.constants import NUM_MEL_BINS, PATCH_FRAMES, PATCH_HOP_FRAMES, SAMPLE_RATE, num_patches, padded_length
 from tests.conftest import esc50_clips_of
-from tests.helpers_head import CATEGORIES, exported_once, write_head
-
-CLIP_CATEGORIES = ("dog", "rain", "church_bells", "keyboard_typing", "siren", "crying_baby")
-"""Varied real sounds: barks, broadband noise, tonal bells, clicks, a sweep, a voice."""
-
-
-@pytest.fixture(scope="session")
-def clips() -> list[np.ndarray]:
-    return [load_audio(esc50_clips_of(cat, 1)[0]) for cat in CLIP_CATEGORIES]
-
-
-def build_classifier_export(yamnet, model_dir: Path) -> Path:
-    from pipeline.export import export_model
-
-    write_head(model_dir, yamnet, ("embeddings", "yamnet_scores"))
-    export_model(model_dir, yamnet)
-    return model_dir
-
-
-@pytest.fixture(scope="session")
-def classifier_export(yamnet, tmp_path_factory) -> Path:
-    """exported/NAME with head (embeddings + yamnet_scores), saved_model, tfjs, tfjs-float16, tfjs-uint8."""
-    root = tmp_path_factory.getbasetemp() / "exports"
-    return exported_once("classifier", root, lambda d: build_classifier_export(yamnet, d))
-
-
-@pytest.fixture(scope="session")
-def exported(classifier_export):
-    from pipeline.predict import load_exported
-
-    return load_exported(classifier_export)
+from tests.helpers_head import CATEGORIES, write_head
 
 
 def max_diff(a: np.ndarray, b: np.ndarray) -> float:

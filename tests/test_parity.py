@@ -8,22 +8,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
 from pipeline.parity import BOUNDS, OUTPUTS, RUNTIMES, ParityError, run_parity
 from tests.conftest import ESC50_DIR
-from tests.helpers_head import exported_once
 from tests.test_cli_classify import run_cli
-from tests.test_export import build_classifier_export
-
-
-@pytest.fixture(scope="session")
-def classifier_export(yamnet, tmp_path_factory) -> Path:
-    """The same export test_export.py builds (built once per session, whichever module asks first)."""
-    root = tmp_path_factory.getbasetemp() / "exports"
-    return exported_once("classifier", root, lambda d: build_classifier_export(yamnet, d))
 
 
 @pytest.fixture(scope="module")

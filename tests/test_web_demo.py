@@ -30,7 +30,6 @@ from pipeline.browser import fake_microphone_wav, launch_chromium
 from pipeline.constants import SAMPLE_RATE
 from pipeline.site import build_site
 from tests.conftest import esc50_clip
-from tests.helpers_head import write_head
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,13 +55,9 @@ def test_javascript_unit_tests_pass() -> None:
 
 
 @pytest.fixture(scope="session")
-def web_export(tmp_path_factory: pytest.TempPathFactory, yamnet) -> Path:
-    """A real float32 export (YAMNet + a small trained head) made by the export stage."""
-    from pipeline.export import export_model
-
-    model_dir = write_head(tmp_path_factory.mktemp("web") / "exported" / "demo", yamnet)
-    export_model(model_dir, yamnet, quantizations=())
-    return model_dir
+def web_export(classifier_export: Path) -> Path:
+    """The session's real export (YAMNet + a small trained head), made by the export stage."""
+    return classifier_export
 
 
 @pytest.fixture(scope="session")
@@ -111,9 +106,10 @@ def site_url(web_export: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         server.server_close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory):
-    """One headless Chromium for the session; its fake microphone loops MIC_CLIP."""
+    """One headless Chromium for this module (closed after it: Playwright's sync API allows one
+    running instance per thread, and parity starts its own); its fake microphone loops MIC_CLIP."""
     wav = fake_microphone_wav(load_audio(MIC_CLIP), SAMPLE_RATE, tmp_path_factory.mktemp("mic") / "mic.wav")
     with launch_chromium(fake_audio=wav) as b:
         yield b
