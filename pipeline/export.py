@@ -22,7 +22,7 @@ from typing import Any
 
 from .constants import EMBEDDING_DIM, NUM_YAMNET_CLASSES
 from .errors import PipelineError
-from .tfenv import tf
+from .tfenv import native_logs_silenced, tf
 from .yamnet import Yamnet
 from .yamnet_graph import FrozenYamnet, freeze_yamnet, import_yamnet, rewrite_front_end
 
@@ -139,7 +139,8 @@ def save_saved_model(yamnet: Yamnet, head: Head | None, out_dir: Path) -> None:
     tfm = tf()
     module = _make_module(tfjs_friendly_yamnet(yamnet), head)
     signature = module.serve.get_concrete_function()
-    tfm.saved_model.save(module, str(out_dir), signatures={"serving_default": signature})
+    with native_logs_silenced():
+        tfm.saved_model.save(module, str(out_dir), signatures={"serving_default": signature})
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .tfenv import tf
+from .tfenv import native_logs_silenced, tf
 from .yamnet import Yamnet
 
 CONV_OPS = {"Conv2D", "_FusedConv2D", "DepthwiseConv2dNative", "FusedDepthwiseConv2dNative"}
@@ -67,7 +67,8 @@ def _split(yamnet: Yamnet) -> tuple[Callable, Callable]:
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     concrete = tfm.function(lambda w: yamnet.model(w)).get_concrete_function(tfm.TensorSpec([None], tfm.float32))
-    frozen = convert_variables_to_constants_v2(concrete)
+    with native_logs_silenced():
+        frozen = convert_variables_to_constants_v2(concrete)
     graph_def = frozen.graph.as_graph_def()
     for node in graph_def.node:  # control edges only ordered variable reads; the variables are constants now
         inputs = [i for i in node.input if not i.startswith("^")]

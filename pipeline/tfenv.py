@@ -22,8 +22,13 @@ _QUIET_ENV = {
 
 
 @contextmanager
-def _stderr_silenced() -> Iterator[None]:
-    """Send file descriptor 2 to /dev/null: XLA's C++ registrars print at import, before any log level applies."""
+def native_logs_silenced() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for a moment.
+
+    XLA's C++ registrars print at import, and grappler/MLIR print INFO lines through absl when a graph is
+    frozen or saved, before any log level applies (``TF_CPP_MIN_LOG_LEVEL`` does not reach them). Python
+    exceptions still propagate; only the C++ chatter on stderr is dropped.
+    """
     try:
         saved = os.dup(2)
     except OSError:  # no usable stderr (e.g. closed): nothing to silence
@@ -45,7 +50,7 @@ def tf() -> ModuleType:
     for key, value in _QUIET_ENV.items():
         os.environ.setdefault(key, value)
     if "tensorflow" not in sys.modules:
-        with _stderr_silenced():
+        with native_logs_silenced():
             import tensorflow
     import tensorflow
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelLoadError
-from .tfenv import tf
+from .tfenv import native_logs_silenced, tf
 
 FRONTEND_PREFIX = "yamnet_frontend"
 """Name prefix of every front-end node this module creates; quantization skips these weights."""
@@ -55,7 +55,8 @@ def freeze_yamnet(model: Any) -> FrozenYamnet:
         scores, embeddings, log_mel = model(waveform)
         return {"scores": scores, "embeddings": embeddings, "log_mel": log_mel}
 
-    frozen = convert_variables_to_constants_v2(call.get_concrete_function())
+    with native_logs_silenced():
+        frozen = convert_variables_to_constants_v2(call.get_concrete_function())
     # structured_outputs of the frozen function is a flat list in sorted-key order.
     names = {key: t.name for key, t in zip(sorted(YAMNET_OUTPUTS), frozen.outputs, strict=True)}
     return FrozenYamnet(frozen.graph.as_graph_def(), frozen.inputs[0].name, names)
