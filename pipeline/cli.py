@@ -217,45 +217,59 @@ def embed(
         error(f"{path}: {problem}")
 
 
+SeedOption = Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same head.")]
+EpochsOption = Annotated[
+    int, typer.Option("--epochs", min=1, help="Maximum epochs (early stopping usually ends sooner).")
+]
+WithScoresOption = Annotated[
+    bool, typer.Option("--with-scores/--no-scores", help="Also feed YAMNet's 521 scores to the head.")
+]
+EnsembleOption = Annotated[int, typer.Option("--ensemble", min=1, max=10, help="Heads averaged inside the model.")]
+ShiftedOption = Annotated[
+    bool, typer.Option("--shifted/--no-shifted", help="Train also on clips shifted by half a hop (0.24 s).")
+]
+TestFoldsOption = Annotated[
+    str | None, typer.Option("--folds", help="Evaluate only these test folds (quick run), e.g. 1,2. Default: all.")
+]
+
+
+def _train_config(seed: int, epochs: int, with_scores: bool, ensemble: int, shifted: bool, folds: str | None):
+    """The TrainConfig both `train` and `run` build from the same options."""
+    from .train import TrainConfig
+
+    return TrainConfig(
+        features=("embeddings", "yamnet_scores") if with_scores else ("embeddings",),
+        max_epochs=epochs,
+        ensemble=ensemble,
+        shifted_views=shifted,
+        seed=seed,
+        folds=_int_list(folds),
+    )
+
+
 @app.command()
 def train(
     data: DataOption,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder, e.g. exported/NAME (replaced atomically).")],
-    seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same head.")] = 0,
+    seed: SeedOption = 0,
     data_format: DataFormatOption = "auto",
     manifest: ManifestOption = None,
     cache: CacheOption = None,
     classes: ClassesOption = None,
-    folds: Annotated[
-        str | None, typer.Option("--folds", help="Evaluate only these test folds (quick run), e.g. 1,2. Default: all.")
-    ] = None,
-    epochs: Annotated[
-        int, typer.Option("--epochs", min=1, help="Maximum epochs (early stopping usually ends sooner).")
-    ] = 60,
-    with_scores: Annotated[
-        bool, typer.Option("--with-scores/--no-scores", help="Also feed YAMNet's 521 scores to the head.")
-    ] = False,
-    ensemble: Annotated[int, typer.Option("--ensemble", min=1, max=10, help="Heads averaged inside the model.")] = 1,
-    shifted: Annotated[
-        bool, typer.Option("--shifted/--no-shifted", help="Train also on clips shifted by half a hop (0.24 s).")
-    ] = True,
+    folds: TestFoldsOption = None,
+    epochs: EpochsOption = 60,
+    with_scores: WithScoresOption = False,
+    ensemble: EnsembleOption = 1,
+    shifted: ShiftedOption = True,
     yamnet: YamnetOption = None,
 ) -> None:
     """Train a classifier head on a data set: cross-validate, train on all data, write head + report to --out."""
-    from .train import TrainConfig
     from .train import train as run_training
     from .yamnet import load_yamnet
 
     with user_errors():
         dataset, cache_dir = _load_data(data, data_format, manifest, cache, classes)
-        cfg = TrainConfig(
-            features=("embeddings", "yamnet_scores") if with_scores else ("embeddings",),
-            max_epochs=epochs,
-            ensemble=ensemble,
-            shifted_views=shifted,
-            seed=seed,
-            folds=_int_list(folds),
-        )
+        cfg = _train_config(seed, epochs, with_scores, ensemble, shifted, folds)
         model = load_yamnet(yamnet)
         with progress("clips") as bar:
             task = bar.add_task("embed", total=len(dataset.clips))
@@ -468,6 +482,93 @@ def parity(
     if not report["ok"]:
         error("parity bounds broken (see the table and parity.json)")
         raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    data: DataOption,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder, e.g. exported/NAME.")],
+    quantize: QuantizeOption = None,
+    parity_clips: Annotated[int, typer.Option("--parity-clips", min=0, help="Real clips for the parity check.")] = 5,
+    runtimes: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--runtimes",
+            "-r",
+            help="Parity runtimes: node-cpu, node-wasm, chromium-cpu, chromium-wasm, chromium-webgl (default all).",
+            show_default=False,
+        ),
+    ] = None,
+    edge_cases: Annotated[
+        bool, typer.Option("--edge-cases/--no-edge-cases", help="Parity also on silence, 0.5 s, 30 s, noise, square.")
+    ] = True,
+    site_variant: Annotated[
+        str, typer.Option("--site-variant", help="Model the demo site ships: tfjs, tfjs-float16 or tfjs-uint8.")
+    ] = "tfjs",
+    force: Annotated[bool, typer.Option("--force", help="Run every stage even if its inputs are unchanged.")] = False,
+    seed: SeedOption = 0,
+    data_format: DataFormatOption = "auto",
+    manifest: ManifestOption = None,
+    cache: CacheOption = None,
+    classes: ClassesOption = None,
+    folds: TestFoldsOption = None,
+    epochs: EpochsOption = 60,
+    with_scores: WithScoresOption = False,
+    ensemble: EnsembleOption = 1,
+    shifted: ShiftedOption = True,
+    yamnet: YamnetOption = None,
+) -> None:
+    """Do the whole job: check data, embed (cached), cross-validate, train, export + convert, parity, site, report.
+
+    Each stage is skipped when its inputs (data, settings, YAMNet, code, the previous stage's artifacts)
+    have not changed since the last run. Ends with where everything is and the headline numbers.
+    Exit code 1 if parity breaks a bound.
+    """
+    from .run import RunOptions, run_pipeline
+    from .yamnet import load_yamnet
+
+    with user_errors():
+        dataset, cache_dir = _load_data(data, data_format, manifest, cache, classes)
+        cfg = _train_config(seed, epochs, with_scores, ensemble, shifted, folds)
+        options = RunOptions(
+            quantizations=tuple(_quantizations(quantize)),
+            parity_clips=parity_clips,
+            parity_runtimes=tuple(runtimes) if runtimes else None,
+            parity_edge_cases=edge_cases,
+            site_variant=site_variant,
+            force=force,
+        )
+        model = load_yamnet(yamnet)
+        with progress("clips") as bar:
+            task = bar.add_task("embed", total=len(dataset.clips), visible=False)
+
+            def on_progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total, visible=True)
+
+            result = run_pipeline(dataset, model, out, cfg, cache_dir, options, say=info, on_progress=on_progress)
+    _print_headline(result)
+    if not result.ok:
+        error("parity bounds broken: see exported parity.json / report.html")
+        raise typer.Exit(1)
+
+
+def _print_headline(result) -> None:
+    h = result.headline
+    stages = ", ".join(
+        f"{name} {state}" + (f" {result.seconds[name]:.0f} s" if name in result.seconds else "")
+        for name, state in result.stages.items()
+    )
+    out_console.print(f"\n[bold]done[/] ({stages})")
+    if h.get("cv_mean_accuracy") is not None:
+        folds = " ".join(f"{a:.3f}" for a in h["cv_fold_accuracy"])
+        out_console.print(f"  accuracy   {h['cv_mean_accuracy']:.4f} mean clip accuracy ({h['scheme']}; folds {folds})")
+    sizes = ", ".join(f"{kind} {size / 1e6:.2f} MB" for kind, size in h["model_bytes"].items() if size)
+    out_console.print(f"  model      {sizes}")
+    worst = ", ".join(f"{name} {value:.1e}" for name, value in h["parity_worst_float32"].items())
+    verdict = "all within bounds" if h["parity_ok"] else "[red]BOUNDS BROKEN[/]"
+    out_console.print(f"  parity     {verdict} on {', '.join(h['parity_runtimes'])} (max abs diff: {worst})")
+    out_console.print(f"  report     {h['report']}")
+    out_console.print(f"  web demo   {h['site']}  (yamnet-tfjs serve {h['site']})")
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -119,7 +120,7 @@ def _plot_confusion(m: np.ndarray, labels: list[str], path: Path) -> None:
     ax.set_yticks(range(n), labels, fontsize=7 if n > 20 else 9)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title("cross-validation confusion matrix (row-normalised)")
+    ax.set_title("confusion matrix (row-normalised)")
     if n <= 20:
         for i in range(n):
             for j in range(n):
@@ -156,7 +157,93 @@ def _plot_curves(cv: CVResult, final_history: list[dict[str, list[float]]], path
     plt.close(fig)
 
 
-def _html(report: dict[str, Any]) -> str:
+def write_run_report(out_dir: Path) -> Path:
+    """Rewrite ``out_dir/report.html`` with everything known about the model, not just training.
+
+    Reads ``report.json`` (training), and when present ``metadata.json`` (export: sizes per variant),
+    ``parity.json`` (Python vs JS) and ``site/`` (the demo), so the page grows with the stages run.
+    """
+    out_dir = Path(out_dir)
+
+    def load(name: str) -> dict[str, Any] | None:
+        try:
+            return json.loads((out_dir / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    report = load("report.json")
+    if report is None or "cv" not in report:
+        raise FileNotFoundError(f"{out_dir / 'report.json'}: no training report to build on")
+    site = "site/index.html" if (out_dir / "site" / "index.html").is_file() else None
+    page = _html(report, metadata=load("metadata.json"), parity=load("parity.json"), site=site)
+    tmp = out_dir / ".report.html.tmp"
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, out_dir / "report.html")
+    return out_dir / "report.html"
+
+
+def _model_section(metadata: dict[str, Any] | None) -> str:
+    if not metadata:
+        return ""
+    esc = html.escape
+    rows = "".join(
+        f'<tr><td>{esc(kind)}</td><td><a href="{esc(v["dir"])}/model.json">{esc(v["dir"])}/</a></td>'
+        f"<td>{v['weights_bytes'] / 1e6:.2f} MB</td></tr>"
+        for kind, v in (metadata.get("variants") or {}).items()
+    )
+    versions = ", ".join(f"{esc(k)} {esc(str(v))}" for k, v in (metadata.get("versions") or {}).items())
+    return f"""<h2>Exported model</h2>
+<p>One graph: 16 kHz waveform in; <code>scores</code>, <code>clip_scores</code>, <code>yamnet_scores</code>,
+<code>embeddings</code>, <code>log_mel</code> out. <a href="saved_model/">SavedModel</a>,
+<a href="metadata.json">metadata.json</a>, <a href="README.md">model card</a>.</p>
+<table><tr><th>variant</th><th>TF.js graph model</th><th>weights</th></tr>{rows}</table>
+<p class="small">{versions}</p>"""
+
+
+def _parity_section(parity: dict[str, Any] | None) -> str:
+    if not parity:
+        return ""
+    esc = html.escape
+    names = ("scores", "clip_scores", "yamnet_scores", "embeddings", "log_mel")
+    head = "".join(f"<th>{n}</th>" for n in names)
+    rows = []
+    for q, runtimes in parity.get("variants", {}).items():
+        for runtime, r in runtimes.items():
+            if "outputs" not in r:
+                rows.append(
+                    f"<tr><td>{esc(q)}</td><td>{esc(runtime)}</td><td colspan=9>{esc(r.get('error', ''))}</td></tr>"
+                )
+                continue
+            cells = "".join(
+                f"<td>{r['outputs'][n]['clip']['max']:.1e}</td>" if "clip" in r["outputs"].get(n, {}) else "<td>-</td>"
+                for n in names
+            )
+            t = r["top1"]
+            top1 = " · ".join(f"{t[k]['agree']}/{t[k]['total']}" for k in ("clip_scores", "yamnet"))
+            ok = "✔" if r["ok"] else "<b class=bad>✘ " + esc("; ".join(r["failures"])) + "</b>"
+            rows.append(
+                f"<tr><td>{esc(q)}</td><td>{esc(runtime)}</td><td>{esc(r['backend'])}</td>{cells}"
+                f"<td>{top1}</td>"
+                f"<td>{r['ms_per_audio_second']:.1f}</td><td>{ok}</td></tr>"
+            )
+    cases = ", ".join(f"{esc(c['name'])} ({c['seconds']:g} s)" for c in parity.get("cases", []))
+    verdict = "all outputs within bounds" if parity.get("ok") else "<b class=bad>bounds broken</b>"
+    return f"""<h2>Parity: Python vs JavaScript</h2>
+<p>The same waveforms through the Python SavedModel and the TF.js model ({verdict}). Max abs difference on real
+clips; top-1 agreement of the head's <code>clip_scores</code> · YAMNet's label; ms per second of audio
+(Python: {parity["python"]["ms_per_audio_second"]:.1f}). Cases: {cases}.
+Details: <a href="parity.json">parity.json</a>.</p>
+<table><tr><th>model</th><th>runtime</th><th>backend</th>{head}<th>top-1</th><th>ms/s</th><th>ok</th></tr>
+{"".join(rows)}</table>"""
+
+
+def _html(
+    report: dict[str, Any],
+    metadata: dict[str, Any] | None = None,
+    parity: dict[str, Any] | None = None,
+    site: str | None = None,
+) -> str:
+    """The report page: training always; model sizes, parity and the demo link once those stages ran."""
     cv, ds = report["cv"], report["dataset"]
     esc = html.escape
     fold_rows = "".join(
@@ -172,17 +259,30 @@ def _html(report: dict[str, Any]) -> str:
     )
     skipped = "".join(f"<li>{esc(s['path'])}: {esc(s['problem'])}</li>" for s in ds["skipped"]) or "<li>none</li>"
     warnings = "".join(f"<li>{esc(w)}</li>" for w in ds["warnings"])
+    title = "Model report" if metadata or parity else "Training report"
+    demo = (
+        f'<p><a class="demo" href="{esc(site)}">Open the web demo</a> <span class="small">(serve this folder over '
+        "HTTP, e.g. <code>yamnet-tfjs serve site</code>; browsers block models from file:// URLs)</span></p>"
+        if site
+        else ""
+    )
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Training report</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}
-td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}</style></head><body>
-<h1>Training report</h1>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}
+table{{border-collapse:collapse;margin:.5em 0}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}
+td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}.bad{{color:#b00}}.small{{color:#666;font-size:90%}}
+.demo{{display:inline-block;background:#1a5fb4;color:#fff;padding:.4em 1em;border-radius:4px;text-decoration:none}}
+</style></head><body>
+<h1>{title}</h1>
+{demo}
 <p><b>Mean clip accuracy: {cv["mean_accuracy"]:.4f}</b> (± {cv["std_accuracy"]:.4f} over {len(cv["folds"])} folds),
 {esc(report["evaluation"]["scheme"])}. A clip's score is the {esc(report["evaluation"]["clip_score"])}; test folds use
 {esc(report["evaluation"]["test_view"])}.</p>
-<p>Data: {esc(ds["root"])} ({esc(ds["format"])}), {ds["clips"]} clips, {ds["classes"]} classes.</p>
+<p>Data: {esc(ds["root"])} ({esc(ds["format"])}), {ds["clips"]} clips, {ds["classes"]} classes:
+{esc(", ".join(f"{label} {n}" for label, n in ds["class_counts"].items()))}.</p>
 {f"<ul>{warnings}</ul>" if warnings else ""}
+{_model_section(metadata)}
+{_parity_section(parity)}
 <h2>Folds</h2>
 <table><tr><th>test fold</th><th>clip accuracy</th><th>patch accuracy</th><th>epochs</th></tr>{fold_rows}</table>
 <h2>Confusion matrix</h2><img src="confusion.png" alt="confusion matrix">

@@ -1,0 +1,95 @@
+"""`yamnet-tfjs run`: the whole job on a small real slice of ESC-50, then a rerun that skips every stage.
+
+Real YAMNet, real clips (4 classes, CV on 2 folds), real converter, Node and Chromium; the report page
+is opened in a real browser and must render with its images loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.run import RunState
+from tests.conftest import ESC50_DIR
+from tests.test_cli_classify import run_cli
+
+CLASSES = "dog,rain,rooster,crying_baby"
+STAGES = ("train", "export", "parity", "site")
+
+
+def _run(out: Path, cache: Path, *extra: str):
+    return run_cli(
+        "run", "--data", ESC50_DIR, "--out", out, "--cache", cache, "--classes", CLASSES, "--folds", "1,2",
+        "--quantize", "none", "--parity-clips", "2", "--no-edge-cases", "-r", "node-wasm", "-r", "chromium-wasm",
+        *extra,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    out, cache = root / "exported" / "esc4", root / "cache"
+    proc = _run(out, cache)
+    return out, cache, proc
+
+
+def test_first_run_does_every_stage_and_prints_the_headline(first_run):
+    out, _, proc = first_run
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    for stage in STAGES:
+        assert f"{stage} ran" in proc.stdout
+    assert "mean clip accuracy" in proc.stdout and "all within bounds" in proc.stdout
+    assert str(out / "report.html") in proc.stdout and "yamnet-tfjs serve" in proc.stdout
+    for rel in ("head.keras", "report.json", "metadata.json", "tfjs/model.json", "parity.json", "site/index.html"):
+        assert (out / rel).is_file(), rel
+    report = json.loads((out / "report.json").read_text())
+    assert report["cv"]["mean_accuracy"] >= 0.8  # 4 well-separated classes: chance is 0.25
+    parity = json.loads((out / "parity.json").read_text())
+    assert parity["ok"] and set(parity["variants"]["float32"]) == {"node-wasm", "chromium-wasm"}
+    state = RunState(out).data["stages"]
+    assert set(state) == set(STAGES) and all(state[s]["inputs"] for s in STAGES)
+
+
+def test_rerun_skips_every_stage_and_a_changed_setting_reruns_only_its_stage(first_run):
+    out, cache, _ = first_run
+    before = (out / "tfjs" / "model.json").stat().st_mtime_ns
+    again = _run(out, cache)
+    assert again.returncode == 0, again.stderr
+    for stage in STAGES:
+        assert f"{stage} skipped" in again.stdout
+    assert (out / "tfjs" / "model.json").stat().st_mtime_ns == before
+    fewer = run_cli(
+        "run", "--data", ESC50_DIR, "--out", out, "--cache", cache, "--classes", CLASSES, "--folds", "1,2",
+        "--quantize", "none", "--parity-clips", "1", "--no-edge-cases", "-r", "node-wasm", "-r", "chromium-wasm",
+    )  # fmt: skip
+    assert fewer.returncode == 0, fewer.stderr
+    assert "train skipped" in fewer.stdout and "export skipped" in fewer.stdout
+    assert "parity ran" in fewer.stdout and "site skipped" in fewer.stdout
+    assert len(json.loads((out / "parity.json").read_text())["cases"]) == 1
+
+
+def test_report_page_renders_with_images_and_links(first_run):
+    from pipeline.browser import launch_chromium
+
+    out, _, _ = first_run
+    with launch_chromium() as browser:
+        page = browser.new_page()
+        page.goto((out / "report.html").as_uri())
+        assert page.locator("h1").inner_text() == "Model report"
+        images = page.eval_on_selector_all("img", "imgs => imgs.map(i => [i.alt, i.complete && i.naturalWidth])")
+        assert len(images) == 2 and all(width > 100 for _, width in images), images
+        headings = page.locator("h2").all_inner_texts()
+        for section in ("Exported model", "Parity: Python vs JavaScript", "Folds", "Confusion matrix", "Per class"):
+            assert section in headings
+        assert page.locator("a.demo").get_attribute("href") == "site/index.html"
+        assert "chromium-wasm" in page.locator("table").nth(1).inner_text()
+
+
+def test_bad_data_is_one_line_error(tmp_path):
+    proc = run_cli("run", "--data", tmp_path / "nope", "--out", tmp_path / "out")
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr and "does not exist" in proc.stderr
+    assert not (tmp_path / "out").exists()
