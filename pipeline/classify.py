@@ -53,19 +53,21 @@ def classify_waveform(yamnet: Yamnet, waveform: np.ndarray, k: int = 5, timeline
     return result
 
 
-def classify_files(
-    yamnet: Yamnet,
+def each_file(
     paths: Iterable[str | Path],
-    k: int = 5,
-    timeline: bool = False,
+    classify: Callable[[np.ndarray], dict[str, Any]],
     on_result: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[list[dict[str, Any]], list[PipelineError]]:
-    """Classify each file; a file that fails is collected as an error and the rest still run."""
+    """Load each file and classify its waveform; a file that fails is collected and the rest still run.
+
+    Shared by ``classify`` (YAMNet's classes) and ``predict`` (an exported model's classes), so both
+    report bad files and shape their JSON the same way.
+    """
     results: list[dict[str, Any]] = []
     errors: list[PipelineError] = []
     for path in paths:
         try:
-            result = {"file": str(path), **classify_waveform(yamnet, load_audio(path), k, timeline)}
+            result = {"file": str(path), **classify(load_audio(path))}
         except PipelineError as err:
             errors.append(err)
             continue
@@ -73,3 +75,14 @@ def classify_files(
         if on_result is not None:
             on_result(result)
     return results, errors
+
+
+def classify_files(
+    yamnet: Yamnet,
+    paths: Iterable[str | Path],
+    k: int = 5,
+    timeline: bool = False,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[list[dict[str, Any]], list[PipelineError]]:
+    """YAMNet's top-k for each file (see :func:`each_file` for how failures are handled)."""
+    return each_file(paths, lambda wave: classify_waveform(yamnet, wave, k, timeline), on_result)

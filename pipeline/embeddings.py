@@ -18,7 +18,6 @@ cores stay busy and the network sees efficient batch sizes. ``bench/bench_embed.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from collections import deque
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import load_audio
+from .checksums import sha256_file
 from .constants import EMBEDDING_DIM, NUM_YAMNET_CLASSES
 from .datasets import Clip, Dataset
 from .errors import AudioError
@@ -108,11 +108,7 @@ class EmbeddingSet:
 
 def file_digest(path: Path) -> str:
     """sha256 of a file's bytes: the cache key, so renamed-but-same files hit and edited ones miss."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 class EmbeddingCache:

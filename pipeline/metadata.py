@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .checksums import sha256_file
 from .constants import (
     EMBEDDING_DIM,
     MIN_WAVEFORM_SAMPLES,
@@ -31,15 +32,6 @@ from .yamnet import Yamnet
 
 REPO = Path(__file__).resolve().parents[1]
 METADATA_FILE = "metadata.json"
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of one file, streamed."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def file_hashes(root: Path, skip_names: tuple[str, ...] = (METADATA_FILE,)) -> dict[str, str]:

@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .audio import load_audio
-from .classify import patch_timeline, top_k
+from .classify import each_file, patch_timeline, top_k
 from .constants import SAMPLE_RATE
 from .errors import ModelLoadError, PipelineError
 from .tfenv import tf
@@ -74,16 +73,5 @@ def predict_files(
     timeline: bool = False,
     on_result: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[list[dict[str, Any]], list[PipelineError]]:
-    """Predict each file; a file that fails is collected as an error and the rest still run."""
-    results: list[dict[str, Any]] = []
-    errors: list[PipelineError] = []
-    for path in paths:
-        try:
-            result = {"file": str(path), **predict_waveform(model, load_audio(path), k, timeline)}
-        except PipelineError as err:
-            errors.append(err)
-            continue
-        results.append(result)
-        if on_result is not None:
-            on_result(result)
-    return results, errors
+    """The exported model's top-k for each file (see :func:`~pipeline.classify.each_file` for failures)."""
+    return each_file(paths, lambda wave: predict_waveform(model, wave, k, timeline), on_result)

@@ -112,7 +112,7 @@ def test_any_length_waveform(exported, seconds):
 
 
 def test_export_writes_layout_metadata_and_checksums(classifier_export):
-    from pipeline.metadata import sha256_file
+    from pipeline.checksums import sha256_file
 
     meta = json.loads((classifier_export / "metadata.json").read_text())
     assert meta["labels"] == list(CATEGORIES)
