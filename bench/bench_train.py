@@ -42,6 +42,11 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     ),
     "quarter": ("default + views shifted by 1/4, 1/2, 3/4 hop (3 extra views)", {"view_shifts": (1920, 3840, 5760)}),
     "ens3": ("default (shift) + ensemble of 3 members averaged in the head", {"ensemble": 3}),
+    "quarter_acc": (
+        "quarter-hop views, early stopping on hold-out patch accuracy (patience 10)",
+        {"view_shifts": (1920, 3840, 5760), "monitor": "val_accuracy", "patience": 10},
+    ),
+    "quarter_ens3": ("quarter-hop views + ensemble of 3", {"view_shifts": (1920, 3840, 5760), "ensemble": 3}),
 }
 
 

@@ -55,6 +55,7 @@ class TrainConfig:
     batch_size: int = 256
     max_epochs: int = 60
     patience: int = 8
+    monitor: str = "val_loss"  # early-stopping quantity on the hold-out: val_loss or val_accuracy
     validation_fraction: float = 0.15
     shifted_views: bool = True
     view_shifts: tuple[int, ...] = (HALF_HOP,)  # sample offsets of the extra training views
@@ -168,7 +169,7 @@ def _fit_members(
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
             metrics=["accuracy"],
         )
-        stop = keras.callbacks.EarlyStopping(patience=cfg.patience, restore_best_weights=True, monitor="val_loss")
+        stop = keras.callbacks.EarlyStopping(patience=cfg.patience, restore_best_weights=True, monitor=cfg.monitor)
         hist = member.fit(
             x_train_n,
             eye[y_train],
@@ -180,7 +181,8 @@ def _fit_members(
             verbose=0,
         )
         members.append(member)
-        epochs.append(int(np.argmin(hist.history["val_loss"])) + 1)
+        curve = np.array(hist.history[cfg.monitor]) * (-1 if "accuracy" in cfg.monitor else 1)
+        epochs.append(int(np.argmin(curve)) + 1)
         histories.append({k: [float(v) for v in vals] for k, vals in hist.history.items()})
     inp = keras.Input((x_train.shape[1],), name="features")
     z = norm(inp)
