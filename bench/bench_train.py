@@ -90,6 +90,9 @@ def main() -> None:
             "load_average": round(os.getloadavg()[0], 2),
         }
         print(f"[{name}] mean clip accuracy {cv.mean_accuracy:.4f} in {seconds:.0f} s", flush=True)
+        latest = json.loads(out.read_text()) if out.exists() else {}  # other runs may have added rows
+        latest[name] = results[name]
+        results = latest
         out.write_text(json.dumps(results, indent=2) + "\n")
     update_docs(results)
 
