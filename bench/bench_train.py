@@ -27,26 +27,30 @@ SHARED = Path(os.environ.get("YAMNET_TFJS_SHARED", REPO.parent / "shared"))
 CONFIGS: dict[str, tuple[str, dict]] = {
     "linear": (
         "linear probe on patches (softmax regression)",
-        {"hidden": 0, "input_dropout": 0.0, "label_smoothing": 0.0, "shifted_views": False},
+        {"hidden": 0, "input_dropout": 0.0, "label_smoothing": 0.0},
     ),
-    "mlp": (
-        "MLP 512 ReLU, dropout 0.5 (untuned baseline)",
-        {"input_dropout": 0.0, "label_smoothing": 0.0, "shifted_views": False},
+    "mlp": ("MLP 512 ReLU, dropout 0.5 (untuned baseline)", {"input_dropout": 0.0, "label_smoothing": 0.0}),
+    "smooth": ("+ label smoothing 0.1", {"input_dropout": 0.0}),
+    "indrop": ("+ input dropout 0.1 (= the default)", {}),
+    "shift": ("default + half-hop (0.24 s) shifted training view", {"shifted_views": True}),
+    "quarter": (
+        "default + views shifted by 1/4, 1/2, 3/4 hop (3 extra views)",
+        {"shifted_views": True, "view_shifts": (1920, 3840, 5760)},
     ),
-    "smooth": ("+ label smoothing 0.1", {"input_dropout": 0.0, "shifted_views": False}),
-    "indrop": ("+ input dropout 0.1", {"shifted_views": False}),
-    "shift": ("+ half-hop shifted training view (default)", {}),
-    "scores": (
-        "default (shift) + YAMNet's 521 scores as input features",
-        {"features": ("embeddings", "yamnet_scores")},
-    ),
-    "quarter": ("default + views shifted by 1/4, 1/2, 3/4 hop (3 extra views)", {"view_shifts": (1920, 3840, 5760)}),
-    "ens3": ("default (shift) + ensemble of 3 members averaged in the head", {"ensemble": 3}),
     "quarter_acc": (
         "quarter-hop views, early stopping on hold-out patch accuracy (patience 10)",
-        {"view_shifts": (1920, 3840, 5760), "monitor": "val_accuracy", "patience": 10},
+        {"shifted_views": True, "view_shifts": (1920, 3840, 5760), "monitor": "val_accuracy", "patience": 10},
     ),
-    "quarter_ens3": ("quarter-hop views + ensemble of 3", {"view_shifts": (1920, 3840, 5760), "ensemble": 3}),
+    "scores": (
+        "half-hop view + YAMNet's 521 scores as input features",
+        {"shifted_views": True, "features": ("embeddings", "yamnet_scores")},
+    ),
+    "ens3": ("half-hop view + ensemble of 3 members averaged in the head", {"shifted_views": True, "ensemble": 3}),
+    "quarter_ens3": (
+        "quarter-hop views + ensemble of 3",
+        {"shifted_views": True, "view_shifts": (1920, 3840, 5760), "ensemble": 3},
+    ),
+    "default_ens3": ("default + ensemble of 3 (`--ensemble 3`)", {"ensemble": 3}),
 }
 
 

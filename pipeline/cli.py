@@ -226,7 +226,7 @@ WithScoresOption = Annotated[
 ]
 EnsembleOption = Annotated[int, typer.Option("--ensemble", min=1, max=10, help="Heads averaged inside the model.")]
 ShiftedOption = Annotated[
-    bool, typer.Option("--shifted/--no-shifted", help="Train also on clips shifted by half a hop (0.24 s).")
+    bool, typer.Option("--shifted/--no-shifted", help="Also train on clips shifted by 0.24 s (no gain measured).")
 ]
 TestFoldsOption = Annotated[
     str | None, typer.Option("--folds", help="Evaluate only these test folds (quick run), e.g. 1,2. Default: all.")
@@ -260,7 +260,7 @@ def train(
     epochs: EpochsOption = 60,
     with_scores: WithScoresOption = False,
     ensemble: EnsembleOption = 1,
-    shifted: ShiftedOption = True,
+    shifted: ShiftedOption = False,
     yamnet: YamnetOption = None,
 ) -> None:
     """Train a classifier head on a data set: cross-validate, train on all data, write head + report to --out."""
@@ -515,7 +515,7 @@ def run(
     epochs: EpochsOption = 60,
     with_scores: WithScoresOption = False,
     ensemble: EnsembleOption = 1,
-    shifted: ShiftedOption = True,
+    shifted: ShiftedOption = False,
     yamnet: YamnetOption = None,
 ) -> None:
     """Do the whole job: check data, embed (cached), cross-validate, train, export + convert, parity, site, report.
