@@ -22,6 +22,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
+from .checksums import sha256_file
 from .datasets import ESC50_META
 from .errors import DatasetError
 
@@ -45,7 +46,7 @@ def download(
     file must match it (a mismatching file is deleted so the next run starts clean).
     """
     dest = Path(dest)
-    if dest.is_file() and (sha256 is None or _sha256(dest) == sha256):
+    if dest.is_file() and (sha256 is None or sha256_file(dest) == sha256):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -81,20 +82,12 @@ def download(
             if total is not None and done != total:
                 raise DatasetError(f"download of {url} stopped at {done} of {total} bytes; run again to resume")
     if sha256 is not None:
-        got = _sha256(part)
+        got = sha256_file(part)
         if got != sha256:
             part.unlink()
             raise DatasetError(f"download of {url} is corrupt: sha256 {got}, expected {sha256}; run again")
     os.replace(part, dest)
     return dest
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def safe_extract(archive: Path, dest: Path) -> Path:
