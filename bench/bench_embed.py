@@ -31,6 +31,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from bench.doc_tables import markdown_table, replace_between_markers  # noqa: E402
+
 SHARED = Path(os.environ.get("YAMNET_TFJS_SHARED", REPO.parent / "shared"))
 MFLOP_PER_PATCH = 138.4  # 2 x 69.2 M multiply-adds
 
@@ -145,20 +148,9 @@ def update_docs() -> None:
             f"{max(r['matmul_gflops_before'], r['matmul_gflops_after'])} | {r.get('cold_percent_of_matmul', '-')} % | "
             f"{r['ideal_seconds_at_matmul_rate']} | {r['load_average'][0]} → {r['load_average'][1]} |"
         )
-    table = "\n".join(
-        [
-            "| TF kernels | clips | naive loop s | cold s | warm s | cold GFLOP/s | matmul GFLOP/s | cold % of matmul "
-            "| ideal s | load avg |",
-            "|---|---|---|---|---|---|---|---|---|---|",
-            *rows,
-        ]
-    )
-    doc = REPO / "docs" / "embedding.md"
-    text = doc.read_text() if doc.exists() else ""
-    start, end = "<!-- bench:embed -->", "<!-- /bench:embed -->"
-    if start in text and end in text:
-        text = text[: text.index(start) + len(start)] + "\n" + table + "\n" + text[text.index(end) :]
-        doc.write_text(text)
+    header = ["TF kernels", "clips", "naive loop s", "cold s", "warm s", "cold GFLOP/s", "matmul GFLOP/s"]
+    header += ["cold % of matmul", "ideal s", "load avg"]
+    replace_between_markers(REPO / "docs" / "embedding.md", "embed", markdown_table(header, rows))
 
 
 if __name__ == "__main__":

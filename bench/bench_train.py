@@ -21,6 +21,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from bench.doc_tables import markdown_table, replace_between_markers  # noqa: E402
+
 SHARED = Path(os.environ.get("YAMNET_TFJS_SHARED", REPO.parent / "shared"))
 
 # name -> (what changed, TrainConfig overrides); each row adds one thing to the previous one.
@@ -117,18 +120,8 @@ def update_docs(results: dict) -> None:
         for name in CONFIGS
         if (r := results.get(name))
     ]
-    table = "\n".join(
-        [
-            "| config | what changed | 5-fold mean clip acc. | per fold | patch acc. | CV seconds (2 cores) |",
-            "|---|---|---|---|---|---|",
-            *rows,
-        ]
-    )
-    doc = REPO / "docs" / "training.md"
-    text = doc.read_text() if doc.exists() else ""
-    start, end = "<!-- bench:train -->", "<!-- /bench:train -->"
-    if start in text and end in text:
-        doc.write_text(text[: text.index(start) + len(start)] + "\n" + table + "\n" + text[text.index(end) :])
+    header = ["config", "what changed", "5-fold mean clip acc.", "per fold", "patch acc.", "CV seconds (2 cores)"]
+    replace_between_markers(REPO / "docs" / "training.md", "train", markdown_table(header, rows))
 
 
 if __name__ == "__main__":
