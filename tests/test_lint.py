@@ -11,6 +11,6 @@ from tests.conftest import REPO
 
 def test_ruff_check_is_clean():
     ruff = Path(sys.executable).with_name("ruff")
-    folders = [name for name in ("pipeline", "tests", "bench") if (REPO / name).is_dir()]
+    folders = [name for name in ("pipeline", "tests", "bench", "docs") if (REPO / name).is_dir()]
     proc = subprocess.run([str(ruff), "check", "--no-cache", *folders], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
