@@ -60,7 +60,7 @@ def run_in_node(
 ) -> NodeRun:
     """Run every waveform through the TF.js model in ``model_dir`` (a folder with model.json)."""
     node = node_binary()
-    with tempfile.TemporaryDirectory(prefix="yamnet-tfjs-node-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="yamnet-tfjs-runner-") as tmp:
         work = Path(tmp)
         inputs = []
         for i, wave in enumerate(waveforms):
