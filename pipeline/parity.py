@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import write_json_atomic
 from .audio import load_audio
 from .constants import SAMPLE_RATE
 from .datasets import Dataset, load_dataset
@@ -379,16 +380,8 @@ def run_parity(
         }
     report["ok"] = all(r["ok"] for v in report["variants"].values() for r in v.values())
     if write:
-        _write_json_atomic(export_dir / PARITY_FILE, report)
+        write_json_atomic(export_dir / PARITY_FILE, report)
     return report
-
-
-def _write_json_atomic(path: Path, value: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 def summary_rows(report: dict[str, Any]) -> list[list[str]]:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from .atomic import write_text_atomic
 
 if TYPE_CHECKING:
     from .datasets import Dataset
@@ -176,9 +177,7 @@ def write_run_report(out_dir: Path) -> Path:
         raise FileNotFoundError(f"{out_dir / 'report.json'}: no training report to build on")
     site = "site/index.html" if (out_dir / "site" / "index.html").is_file() else None
     page = _html(report, metadata=load("metadata.json"), parity=load("parity.json"), site=site)
-    tmp = out_dir / ".report.html.tmp"
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out_dir / "report.html")
+    write_text_atomic(out_dir / "report.html", page)
     return out_dir / "report.html"
 
 

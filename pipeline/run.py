@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .atomic import write_json_atomic
+from .checksums import sha256_file
 from .datasets import Dataset
-from .embeddings import file_digest
 from .yamnet import Yamnet
 
 REPO = Path(__file__).resolve().parents[1]
@@ -94,12 +94,12 @@ def code_hash(stage: str) -> str:
 
 def dataset_hash(dataset: Dataset) -> str:
     """Labels, folds and file contents of every clip (renaming a folder does not matter; editing a clip does)."""
-    return _sha(sorted((c.label, c.fold, file_digest(c.path)) for c in dataset.clips))
+    return _sha(sorted((c.label, c.fold, sha256_file(c.path)) for c in dataset.clips))
 
 
 def files_hash(paths: Sequence[Path]) -> str:
     """Contents of artifact files (missing ones hash as absent)."""
-    return _sha([(p.name, p.read_bytes() if p.is_file() else None) for p in paths])
+    return _sha([(p.name, sha256_file(p) if p.is_file() else None) for p in paths])
 
 
 class RunState:
@@ -127,10 +127,7 @@ class RunState:
         }
         self.data["version"] = __version__
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(self.data, f, indent=2)
-        os.replace(tmp, self.path)
+        write_json_atomic(self.path, self.data)
 
 
 def run_pipeline(
