@@ -47,17 +47,18 @@ RUNTIMES = NODE_RUNTIMES + BROWSER_RUNTIMES
 VARIANTS = {"float32": "tfjs", "float16": "tfjs-float16", "uint8": "tfjs-uint8"}
 
 # Max abs difference allowed against the float32 Python SavedModel, per quantization and case kind.
-# float32 / clip: the bounds. Everything else was measured (docs/parity.md) and given ~3x
-# headroom. log_mel keeps its float32 bound in every variant: quantization must never touch the
-# front end (DFT basis, mel matrix), and this is where it would show.
+# float32 / clip: the bounds. Everything else was measured on the ESC-50 model (docs/parity.md:
+# e.g. float16 per-patch head probabilities 1.0e-2, embeddings 3.3e-2) and given ~2.5-3x headroom.
+# log_mel keeps its float32 bound in every variant: quantization must never touch the front end (DFT
+# basis, mel matrix), and this is where it would show.
 BOUNDS: dict[str, dict[str, dict[str, float]]] = {
     "float32": {
         "clip": {"scores": 1e-5, "clip_scores": 1e-5, "yamnet_scores": 1e-4, "embeddings": 1e-4, "log_mel": 1e-3},
         "synthetic": {"scores": 1e-5, "clip_scores": 1e-5, "yamnet_scores": 1e-4, "embeddings": 2e-4, "log_mel": 1e-3},
     },
     "float16": {
-        "clip": {"scores": 1e-2, "clip_scores": 5e-3, "yamnet_scores": 3e-2, "embeddings": 1e-1, "log_mel": 1e-3},
-        "synthetic": {"scores": 1e-2, "clip_scores": 5e-3, "yamnet_scores": 3e-2, "embeddings": 1e-1, "log_mel": 1e-3},
+        "clip": {"scores": 3e-2, "clip_scores": 5e-3, "yamnet_scores": 3e-2, "embeddings": 1e-1, "log_mel": 1e-3},
+        "synthetic": {"scores": 3e-2, "clip_scores": 5e-3, "yamnet_scores": 3e-2, "embeddings": 1e-1, "log_mel": 1e-3},
     },
     "uint8": {
         "clip": {"scores": 0.5, "clip_scores": 0.15, "yamnet_scores": 0.6, "embeddings": 2.0, "log_mel": 1e-3},
