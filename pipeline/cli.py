@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from . import __version__
 from .console import error, info, out_console, progress
@@ -108,11 +109,11 @@ def classify(
 
 def _print_classification(results: list[dict], timeline: bool) -> None:
     for result in results:
-        out_console.print(f"[bold]{result['file']}[/] ({result['duration']:.2f} s)")
+        out_console.print(f"[bold]{escape(result['file'])}[/] ({result['duration']:.2f} s)")
         for rank, row in enumerate(result["top"], 1):
-            out_console.print(f"  {rank:>2}. {row['label']:<40} {row['score']:.3f}  [dim](#{row['index']})[/]")
+            out_console.print(f"  {rank:>2}. {escape(row['label']):<40} {row['score']:.3f}  [dim](#{row['index']})[/]")
         for row in result.get("timeline", []):
-            out_console.print(f"     {row['start']:7.2f} s  {row['label']:<40} {row['score']:.3f}")
+            out_console.print(f"     {row['start']:7.2f} s  {escape(row['label']):<40} {row['score']:.3f}")
 
 
 # --- embed / train (data sets, cached embeddings, head training) ---------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -26,13 +27,13 @@ out_console = Console(highlight=False, width=None if sys.stdout.isatty() else 16
 
 
 def error(message: str) -> None:
-    """Print one error line (no traceback) to stderr."""
-    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True, markup=True)
+    """Print one error line (no traceback) to stderr; the message is shown literally (paths may hold '[')."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
 
 
 def warn(message: str) -> None:
     """Print one warning line to stderr."""
-    err_console.print(f"[yellow]warning:[/] {message}", soft_wrap=True)
+    err_console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
 
 def info(message: str) -> None:

@@ -87,3 +87,14 @@ def test_help_explains_itself():
     assert proc.returncode == 0
     for option in ("--top-k", "--json", "--timeline", "--yamnet"):
         assert option in proc.stdout
+
+
+def test_paths_with_brackets_are_printed_literally(tmp_path):
+    """File names are not Rich markup: '[take 1]' and '[/x]' must come out as typed, without a crash."""
+    clip = tmp_path / "crow [take 1].flac"
+    clip.write_bytes(CROW.read_bytes())
+    missing = tmp_path / "[/x].wav"
+    proc = run_cli("classify", clip, missing, "-k", "1")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stdout.startswith(f"{clip} (5.00 s)")
+    assert f"error: {missing}: file not found" in proc.stderr
