@@ -141,7 +141,7 @@ def edge_cases(real: np.ndarray, long_parts: Sequence[np.ndarray], seed: int = 0
 def parity_cases(dataset: Dataset, n_clips: int, with_edge_cases: bool = True) -> list[Case]:
     """``n_clips`` real clips from ``dataset`` plus, optionally, the edge cases."""
     chosen = pick_clips(dataset, n_clips + (6 if with_edge_cases else 0))
-    real = chosen[:n_clips] if len(chosen) > n_clips else chosen
+    real = chosen[:n_clips]
     cases = [Case(c.clip_id, "clip", load_audio(c.path), f"{c.label}: {c.path}") for c in real]
     if with_edge_cases:
         extra = chosen[n_clips:] or real

@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from .tfenv import native_logs_silenced, tf
+from .tfenv import tf
 from .yamnet import Yamnet
+from .yamnet_graph import freeze_yamnet
 
 CONV_OPS = {"Conv2D", "_FusedConv2D", "DepthwiseConv2dNative", "FusedDepthwiseConv2dNative"}
 
@@ -64,18 +65,14 @@ def make_runner(yamnet: Yamnet) -> PatchRunner:
 
 def _split(yamnet: Yamnet) -> tuple[Callable, Callable]:
     tfm = tf()
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
-    concrete = tfm.function(lambda w: yamnet.model(w)).get_concrete_function(tfm.TensorSpec([None], tfm.float32))
-    with native_logs_silenced():
-        frozen = convert_variables_to_constants_v2(concrete)
-    graph_def = frozen.graph.as_graph_def()
+    frozen = freeze_yamnet(yamnet.model)  # the same frozen graph the export rewrites
+    graph_def = frozen.graph_def
     for node in graph_def.node:  # control edges only ordered variable reads; the variables are constants now
         inputs = [i for i in node.input if not i.startswith("^")]
         del node.input[:]
         node.input.extend(inputs)
-    wave_name = frozen.inputs[0].name
-    scores_name, embeddings_name = frozen.outputs[0].name, frozen.outputs[1].name
+    wave_name = frozen.input_name
+    scores_name, embeddings_name = frozen.output_names["scores"], frozen.output_names["embeddings"]
     patches_name = _first_conv_input(graph_def)
 
     def _import() -> None:
