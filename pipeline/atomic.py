@@ -1,12 +1,13 @@
-"""Write a small file atomically: to a temporary sibling, then ``os.replace`` over the target.
+"""Replace files and folders atomically: build beside the target, then rename over it.
 
-Readers (and a rerun after a crash) see the old file or the new one, never half of one.
+Readers (and a rerun after a crash) see the old file or folder or the new one, never half of one.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -28,3 +29,22 @@ def write_text_atomic(path: Path, text: str) -> Path:
 def write_json_atomic(path: Path, value: Any) -> Path:
     """Replace ``path`` by ``value`` as indented JSON (see :func:`write_text_atomic`)."""
     return write_text_atomic(path, json.dumps(value, indent=2) + "\n")
+
+
+def replace_dir(new: Path, target: Path) -> None:
+    """Put the finished folder ``new`` at ``target`` with renames; the old ``target`` is deleted last.
+
+    If the second rename fails, the old folder is put back, so ``target`` is never left missing.
+    ``new`` must be on the same file system (build it as a sibling of ``target``).
+    """
+    if not target.exists():
+        new.rename(target)
+        return
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    target.rename(old)
+    try:
+        new.rename(target)
+    except BaseException:
+        old.rename(target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

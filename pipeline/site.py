@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from .atomic import replace_dir
 from .errors import PipelineError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -173,7 +174,7 @@ def build_site(
         }
         (tmp / SITE_MARKER).write_text(json.dumps(info, indent=2) + "\n")
         tmp.chmod(0o755)
-        _swap_in(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -185,21 +186,6 @@ def _npm_version(package_dir: Path) -> str | None:
         return json.loads((package_dir / "package.json").read_text()).get("version")
     except (OSError, ValueError):
         return None
-
-
-def _swap_in(new: Path, out_dir: Path) -> None:
-    """Replace ``out_dir`` by ``new`` with renames, so readers see the old or the new site, whole."""
-    if not out_dir.exists():
-        new.rename(out_dir)
-        return
-    old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-    out_dir.rename(old)
-    try:
-        new.rename(out_dir)
-    except BaseException:
-        old.rename(out_dir)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------

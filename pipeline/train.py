@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -32,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import replace_dir
 from .constants import PATCH_HOP_SAMPLES, PATCH_HOP_SECONDS, PATCH_WINDOW_SECONDS, SAMPLE_RATE
 from .datasets import Dataset
 from .embeddings import FEATURE_WIDTHS, EmbeddingSet, embed_dataset
@@ -356,7 +356,7 @@ def train(
             "total_seconds": round(time.perf_counter() - started, 2),
         }
         report = write_report(tmp, dataset, plain, cv, cfg_dict(cfg), timing, epochs, history)
-        _replace_dir(tmp, out_dir)
+        replace_dir(tmp, out_dir)  # the old folder, and any stale export in it, goes away last
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -367,14 +367,3 @@ def cfg_dict(cfg: TrainConfig) -> dict[str, Any]:
     d = asdict(cfg)
     d["features"] = list(cfg.features)
     return d
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Put ``new`` at ``target``; the old ``target`` (and any stale export inside it) goes away last."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-    os.replace(new, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
