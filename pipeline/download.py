@@ -22,6 +22,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
+from .atomic import replace_dir
 from .checksums import sha256_file
 from .datasets import ESC50_META
 from .errors import DatasetError
@@ -111,9 +112,7 @@ def safe_extract(archive: Path, dest: Path) -> Path:
         tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".", dir=dest.parent))
         try:
             zf.extractall(tmp)
-            if dest.exists():
-                shutil.rmtree(dest)
-            os.replace(tmp, dest)
+            replace_dir(tmp, dest)  # an earlier extraction stays in place until this one is complete
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
