@@ -158,6 +158,14 @@ def _plot_curves(cv: CVResult, final_history: list[dict[str, list[float]]], path
     plt.close(fig)
 
 
+def read_artifact(path: Path) -> dict[str, Any] | None:
+    """A JSON artifact of an export folder, or None when that stage has not written it (or it is unreadable)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def write_run_report(out_dir: Path) -> Path:
     """Rewrite ``out_dir/report.html`` with everything known about the model, not just training.
 
@@ -166,17 +174,12 @@ def write_run_report(out_dir: Path) -> Path:
     """
     out_dir = Path(out_dir)
 
-    def load(name: str) -> dict[str, Any] | None:
-        try:
-            return json.loads((out_dir / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-
-    report = load("report.json")
+    report = read_artifact(out_dir / "report.json")
     if report is None or "cv" not in report:
         raise FileNotFoundError(f"{out_dir / 'report.json'}: no training report to build on")
     site = "site/index.html" if (out_dir / "site" / "index.html").is_file() else None
-    page = _html(report, metadata=load("metadata.json"), parity=load("parity.json"), site=site)
+    metadata, parity = read_artifact(out_dir / "metadata.json"), read_artifact(out_dir / "parity.json")
+    page = _html(report, metadata=metadata, parity=parity, site=site)
     write_text_atomic(out_dir / "report.html", page)
     return out_dir / "report.html"
 

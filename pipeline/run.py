@@ -239,13 +239,10 @@ def run_pipeline(
 def headline(out: Path) -> dict[str, Any]:
     """The numbers a person wants first: accuracy, model sizes, parity, and where things are."""
 
-    def load(name: str) -> dict[str, Any]:
-        try:
-            return json.loads((out / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
+    from .report import read_artifact
 
-    report, metadata, parity = load("report.json"), load("metadata.json"), load("parity.json")
+    names = ("report.json", "metadata.json", "parity.json")
+    report, metadata, parity = (read_artifact(out / name) or {} for name in names)
     cv = report.get("cv", {})
     sizes = {kind: v.get("weights_bytes") for kind, v in (metadata.get("variants") or {}).items()}
     worst: dict[str, float] = {}
