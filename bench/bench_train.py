@@ -27,13 +27,15 @@ from bench.doc_tables import markdown_table, replace_between_markers  # noqa: E4
 SHARED = Path(os.environ.get("YAMNET_TFJS_SHARED", REPO.parent / "shared"))
 
 # name -> (what changed, TrainConfig overrides); each row adds one thing to the previous one.
-_H512 = {"hidden": 512}
-"""Every row but the last was measured with the 512-unit hidden layer, the default until h256 matched it."""
+_EMB = {"features": ("embeddings",), "hidden": 256}
+"""The rows up to h256 read the embedding only: the default until the block features (blocks*) beat it."""
+_H512 = {**_EMB, "hidden": 512}
+"""Those rows but h256 were measured with the 512-unit hidden layer, the default until h256 matched it."""
 _QUARTER = (1920, 3840, 5760)
 CONFIGS: dict[str, tuple[str, dict]] = {
     "linear": (
         "linear probe on patches (softmax regression)",
-        {"hidden": 0, "input_dropout": 0.0, "label_smoothing": 0.0},
+        {**_EMB, "hidden": 0, "input_dropout": 0.0, "label_smoothing": 0.0},
     ),
     "mlp": ("MLP 512 ReLU, dropout 0.5 (untuned baseline)", {**_H512, "input_dropout": 0.0, "label_smoothing": 0.0}),
     "smooth": ("+ label smoothing 0.1", {**_H512, "input_dropout": 0.0}),
@@ -60,7 +62,10 @@ CONFIGS: dict[str, tuple[str, dict]] = {
         {**_H512, "shifted_views": True, "view_shifts": _QUARTER, "ensemble": 3},
     ),
     "default_ens3": ("indrop + ensemble of 3 (`--ensemble 3`)", {**_H512, "ensemble": 3}),
-    "h256": ("indrop with a 256-unit hidden layer (= the default: uint8 model <= 4.2 MB)", {}),
+    "h256": ("indrop with a 256-unit hidden layer (the default until the block features)", _EMB),
+    "blocks": ("h256 + pooled outputs of YAMNet blocks 9-13 as extra features (3072 inputs)", {"hidden": 256}),
+    "blocks_h64": ("blocks with a 64-unit hidden layer (= the default: uint8 model <= 4.2 MB)", {}),
+    "blocks_ens3": ("blocks_h64 + ensemble of 3 (`--ensemble 3`)", {"ensemble": 3}),
 }
 
 

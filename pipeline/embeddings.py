@@ -1,4 +1,7 @@
-"""Per-patch YAMNet embeddings (and scores) for every clip of a data set, cached on disk.
+"""Per-patch YAMNet features for every clip of a data set, cached on disk.
+
+The features are everything a head may read (:data:`pipeline.constants.FEATURE_WIDTHS`): YAMNet's
+embeddings and scores, and the pooled outputs of its blocks 9-13.
 
 Why a cache: training is re-run many times (seeds, heads, folds) but YAMNet's outputs for a file
 never change, so they are computed once. Entries are keyed by the YAMNet model's identity (sha256 of
@@ -30,20 +33,22 @@ import numpy as np
 
 from .audio import load_audio
 from .checksums import sha256_file
-from .constants import EMBEDDING_DIM, NUM_YAMNET_CLASSES
+from .constants import FEATURE_ORDER, FEATURE_WIDTHS
 from .datasets import Clip, Dataset
-from .errors import AudioError
+from .errors import AudioError, PipelineError
 from .patch_runner import PatchRunner, make_runner
 from .yamnet import Yamnet
 
 CACHE_ENV_VAR = "YAMNET_TFJS_CACHE"
-CACHE_FORMAT = "v1"
-"""Bump when the entry layout or the decoding changes: old entries are then simply not found."""
+CACHE_FORMAT = "v2"
+"""Bump when the entry layout or the decoding changes: old entries are then simply not found.
+v2: an entry holds every feature of :data:`FEATURE_WIDTHS` (v1 had embeddings and scores only)."""
+
+Features = dict[str, np.ndarray]
+"""One clip's per-patch features by name, each ``[n_patches, width]``."""
 
 DEFAULT_BATCH_PATCHES = 64
 """Patches per network call: measured fastest on 2 cores (bigger batches fall out of cache)."""
-
-FEATURE_WIDTHS = {"embeddings": EMBEDDING_DIM, "yamnet_scores": NUM_YAMNET_CLASSES}
 
 
 def default_cache_dir() -> Path:
@@ -68,10 +73,10 @@ class EmbedStats:
 
 @dataclass
 class EmbeddingSet:
-    """YAMNet's outputs for the readable clips of a data set, in data set order.
+    """YAMNet's per-patch features for the readable clips of a data set, in data set order.
 
-    ``embeddings[i]`` is ``[n_i, 1024]`` and ``scores[i]`` ``[n_i, 521]`` for clip ``i``;
-    ``labels[i]`` indexes ``label_names``; ``folds[i]`` is the clip's fold or 0 if it has none.
+    ``outputs[i]`` maps feature names to ``[n_i, width]`` arrays for clip ``i`` (``embeddings`` is
+    ``[n_i, 1024]``); ``labels[i]`` indexes ``label_names``; ``folds[i]`` is the clip's fold or 0.
     """
 
     clip_ids: list[str]
@@ -79,8 +84,7 @@ class EmbeddingSet:
     labels: np.ndarray
     label_names: list[str]
     folds: np.ndarray
-    embeddings: list[np.ndarray]
-    scores: list[np.ndarray]
+    outputs: list[Features]
     shift: int = 0
     digests: list[str] = field(default_factory=list)  # sha256 of each clip's file (the cache keys)
     yamnet_identity: str = ""
@@ -90,9 +94,23 @@ class EmbeddingSet:
     def __len__(self) -> int:
         return len(self.clip_ids)
 
+    @property
+    def embeddings(self) -> list[np.ndarray]:
+        return [o["embeddings"] for o in self.outputs]
+
+    @property
+    def scores(self) -> list[np.ndarray]:
+        return [o["yamnet_scores"] for o in self.outputs]
+
     def features(self, clip: int, names: tuple[str, ...] | list[str] = ("embeddings",)) -> np.ndarray:
         """Per-patch feature rows ``[n, F]`` of one clip, features concatenated in the order given."""
-        parts = {"embeddings": self.embeddings[clip], "yamnet_scores": self.scores[clip]}
+        parts = self.outputs[clip]
+        missing = [n for n in names if n not in parts]
+        if missing:
+            raise PipelineError(
+                f"{self.paths[clip]}: no {', '.join(missing)} feature: this YAMNet graph could not be split into "
+                "blocks, so only 'embeddings' and 'yamnet_scores' are available (train with --layers none)"
+            )
         return np.concatenate([parts[n] for n in names], axis=1) if len(names) > 1 else parts[names[0]]
 
     def patch_table(
@@ -120,21 +138,27 @@ class EmbeddingCache:
     def path(self, digest: str) -> Path:
         return self.root / digest[:2] / f"{digest}.npz"
 
-    def get(self, digest: str) -> tuple[np.ndarray, np.ndarray] | None:
+    def get(self, digest: str) -> Features | None:
+        """The entry's features (at least embeddings and scores), or None if absent or unreadable."""
         path = self.path(digest)
         try:
             with np.load(path) as npz:
-                return npz["embeddings"], npz["scores"]
+                found = {name: npz[name] for name in FEATURE_ORDER if name in npz.files}
         except (OSError, KeyError, ValueError):  # missing or unreadable entry: recompute it
             return None
+        if "embeddings" not in found or "yamnet_scores" not in found:
+            return None
+        if any(v.ndim != 2 or v.shape[1] != FEATURE_WIDTHS[k] for k, v in found.items()):
+            return None
+        return found
 
-    def put(self, digest: str, embeddings: np.ndarray, scores: np.ndarray) -> None:
+    def put(self, digest: str, features: Features) -> None:
         path = self.path(digest)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as f:
-                np.savez(f, embeddings=embeddings, scores=scores)
+                np.savez(f, **features)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -162,7 +186,7 @@ def embed_dataset(
     workers: int = 2,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> EmbeddingSet:
-    """YAMNet embeddings and scores for every clip of ``dataset``, from the cache where possible.
+    """YAMNet's per-patch features for every clip of ``dataset``, from the cache where possible.
 
     ``shift`` drops that many samples from the start of each clip first: a different view of the
     same clip (denser effective hop) used only to augment training; evaluation uses ``shift=0``, the
@@ -174,7 +198,7 @@ def embed_dataset(
     stats = EmbedStats(clips=len(clips))
     with ThreadPoolExecutor(max(1, workers)) as pool:
         digests = list(pool.map(file_digest, [c.path for c in clips]))
-    results: list[tuple[np.ndarray, np.ndarray] | None] = [cache.get(d) for d in digests]
+    results: list[Features | None] = [cache.get(d) for d in digests]
     stats.cached = sum(r is not None for r in results)
     done = stats.cached
     if on_progress:
@@ -184,10 +208,10 @@ def embed_dataset(
     if missing:
         runner = get_runner(yamnet)
 
-        def finished(i: int, embeddings: np.ndarray, scores: np.ndarray) -> None:
+        def finished(i: int, features: Features) -> None:
             nonlocal done
-            cache.put(digests[i], embeddings, scores)
-            results[i] = (embeddings, scores)
+            cache.put(digests[i], features)
+            results[i] = features
             stats.computed += 1
             done += 1
             if on_progress:
@@ -210,8 +234,7 @@ def embed_dataset(
         labels=np.array([index[clips[i].label] for i in keep], dtype=np.int64),
         label_names=list(dataset.labels),
         folds=np.array([clips[i].fold or 0 for i in keep], dtype=np.int64),
-        embeddings=[results[i][0] for i in keep],  # type: ignore[index]
-        scores=[results[i][1] for i in keep],  # type: ignore[index]
+        outputs=[results[i] for i in keep],  # type: ignore[misc]
         shift=shift,
         digests=[digests[i] for i in keep],
         yamnet_identity=yamnet.identity,
@@ -254,7 +277,7 @@ def _compute(
     shift: int,
     batch_patches: int,
     workers: int,
-    finished: Callable[[int, np.ndarray, np.ndarray], None],
+    finished: Callable[[int, Features], None],
     failed: Callable[[int, AudioError], None],
     stats: EmbedStats,
 ) -> None:
@@ -264,7 +287,7 @@ def _compute(
     it is written, so clip boundaries never depend on the batch size.
     """
     pending: deque[tuple[int, np.ndarray]] = deque()  # (dataset index, patches not yet run)
-    partial: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+    partial: dict[int, list[Features]] = {}
     remaining: dict[int, int] = {}
     queued = 0
 
@@ -284,17 +307,17 @@ def _compute(
                 pending.popleft()
         batch = np.concatenate(take)
         queued -= len(batch)
-        scores, embeddings = runner.run(batch)
+        outputs = runner.run(batch)
         stats.network_calls += 1
         stats.patches += len(batch)
         start = 0
         for i, n in owners:
-            partial.setdefault(i, []).append((embeddings[start : start + n], scores[start : start + n]))
+            partial.setdefault(i, []).append({k: v[start : start + n] for k, v in outputs.items()})
             start += n
             remaining[i] -= n
             if remaining[i] == 0:
                 parts = partial.pop(i)
-                finished(i, np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+                finished(i, {k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
 
     for i, future in zip(indices, _prefetch(items, runner, shift, workers), strict=True):
         try:
@@ -303,10 +326,10 @@ def _compute(
             failed(i, err)
             continue
         if not runner.batched:
-            scores, embeddings = runner.run_clip(prepared)
+            features = runner.run_clip(prepared)
             stats.network_calls += 1
-            stats.patches += len(embeddings)
-            finished(i, embeddings, scores)
+            stats.patches += len(features["embeddings"])
+            finished(i, features)
             continue
         pending.append((i, prepared))
         remaining[i] = len(prepared)

@@ -20,14 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .constants import EMBEDDING_DIM, NUM_YAMNET_CLASSES
+from .constants import FEATURE_WIDTHS
 from .errors import PipelineError
 from .tfenv import native_logs_silenced, tf
 from .yamnet import Yamnet
-from .yamnet_graph import FrozenYamnet, freeze_yamnet, import_yamnet, rewrite_front_end
-
-FEATURE_WIDTHS = {"embeddings": EMBEDDING_DIM, "yamnet_scores": NUM_YAMNET_CLASSES}
-"""Per-patch features a head may read, in the widths YAMNet gives them (docs/contracts.md)."""
+from .yamnet_graph import FrozenYamnet, freeze_yamnet, import_yamnet, patch_features, rewrite_front_end
 
 OUTPUTS = ("scores", "clip_scores", "yamnet_scores", "embeddings", "log_mel")
 """The exported signature's outputs, in the order metadata.json lists them."""
@@ -111,13 +108,7 @@ def _make_module(frozen: FrozenYamnet, head: Head | None) -> Any:
             if head is None:
                 # A list gives signature keys output_0..2 in TF Hub's order (see YAMNET_ONLY_OUTPUTS).
                 return [tfm.identity(yam[k], name=k) for k in YAMNET_ONLY_OUTPUTS]
-            feats = {"embeddings": yam["embeddings"], "yamnet_scores": yam["scores"]}
-            x = (
-                tfm.concat([feats[f] for f in head.features], axis=1)
-                if len(head.features) > 1
-                else feats[head.features[0]]
-            )
-            probs = self.head(x, training=False)
+            probs = self.head(patch_features(yam, head.features), training=False)
             return {
                 "scores": tfm.identity(probs, name="scores"),
                 "clip_scores": tfm.reduce_mean(probs, axis=0, name="clip_scores"),

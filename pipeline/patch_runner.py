@@ -6,7 +6,10 @@ once and cut in two at the input of its first convolution (found by op type, so 
 Google's graph and the shared copy):
 
 * ``front(waveform) -> patches [N, 96, 64, 1]``: the STFT / log-mel / framing, cheap, per clip;
-* ``net(patches) -> (scores [B, 521], embeddings [B, 1024])``: the MobileNet, on any batch of patches.
+* ``net(patches) -> features``: the MobileNet, on any batch of patches, giving every per-patch
+  feature a head may read (:data:`pipeline.constants.FEATURE_WIDTHS`): scores ``[B, 521]``,
+  embeddings ``[B, 1024]`` and the pooled outputs of blocks 9-13, pooled by the same
+  :func:`pipeline.yamnet_graph.patch_features` the export puts in the served graph.
 
 Both halves are the model's own ops and constants, so the results equal the hub call's (checked in
 the tests); nothing about YAMNet is rebuilt by hand. If the graph cannot be cut (an unexpected
@@ -21,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from .constants import FEATURE_ORDER
 from .tfenv import tf
 from .yamnet import Yamnet
-from .yamnet_graph import freeze_yamnet
+from .yamnet_graph import freeze_yamnet, patch_features
 
 CONV_OPS = {"Conv2D", "_FusedConv2D", "DepthwiseConv2dNative", "FusedDepthwiseConv2dNative"}
 
@@ -33,37 +37,38 @@ class PatchRunner:
     """YAMNet split into a per-clip front end and a batchable network (or the hub call as a fallback)."""
 
     front: Callable[[np.ndarray], Any] | None
-    net: Callable[[Any], tuple[Any, Any]] | None
+    net: Callable[[Any], list[Any]] | None
     yamnet: Yamnet
     batched: bool
+    feature_names: tuple[str, ...] = ("yamnet_scores", "embeddings")  # what ``net`` returns, in order
 
     def patches(self, waveform: np.ndarray) -> np.ndarray:
         """The clip's log-mel patches ``[N, 96, 64, 1]`` exactly as YAMNet frames them."""
         assert self.front is not None
         return self.front(tf().constant(waveform)).numpy()
 
-    def run(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(scores [B, 521], embeddings [B, 1024])`` for a batch of patches from any clips."""
+    def run(self, patches: np.ndarray) -> dict[str, np.ndarray]:
+        """Every per-patch feature (``feature_names``) for a batch of patches from any clips."""
         assert self.net is not None
-        scores, embeddings = self.net(tf().constant(patches))
-        return scores.numpy(), embeddings.numpy()
+        outs = self.net(tf().constant(patches))
+        return {name: t.numpy() for name, t in zip(self.feature_names, outs, strict=True)}
 
-    def run_clip(self, waveform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Scores and embeddings for one clip (the hub call; used by the fallback path)."""
+    def run_clip(self, waveform: np.ndarray) -> dict[str, np.ndarray]:
+        """Scores and embeddings for one clip (the hub call; the fallback path has no layer features)."""
         out = self.yamnet(waveform)
-        return out.scores, out.embeddings
+        return {"yamnet_scores": out.scores, "embeddings": out.embeddings}
 
 
 def make_runner(yamnet: Yamnet) -> PatchRunner:
     """Cut ``yamnet``'s graph into front end and network; fall back to per-clip hub calls if impossible."""
     try:
-        front, net = _split(yamnet)
+        front, net, names = _split(yamnet)
     except Exception:  # any surprise in an unfamiliar graph: correct but slower path
         return PatchRunner(None, None, yamnet, batched=False)
-    return PatchRunner(front, net, yamnet, batched=True)
+    return PatchRunner(front, net, yamnet, batched=True, feature_names=names)
 
 
-def _split(yamnet: Yamnet) -> tuple[Callable, Callable]:
+def _split(yamnet: Yamnet) -> tuple[Callable, Callable, tuple[str, ...]]:
     tfm = tf()
     frozen = freeze_yamnet(yamnet.model)  # the same frozen graph the export rewrites
     graph_def = frozen.graph_def
@@ -71,21 +76,24 @@ def _split(yamnet: Yamnet) -> tuple[Callable, Callable]:
         inputs = [i for i in node.input if not i.startswith("^")]
         del node.input[:]
         node.input.extend(inputs)
-    wave_name = frozen.input_name
-    scores_name, embeddings_name = frozen.output_names["scores"], frozen.output_names["embeddings"]
     patches_name = _first_conv_input(graph_def)
+    keys = list(frozen.output_names)
+    names = tuple(f for f in FEATURE_ORDER if f in ("embeddings", "yamnet_scores") or f in frozen.output_names)
 
-    def _import() -> None:
-        tfm.compat.v1.import_graph_def(graph_def, name="")
+    def _import() -> list[Any]:
+        tensors = tfm.compat.v1.import_graph_def(
+            graph_def, name="", return_elements=[frozen.output_names[k] for k in keys]
+        )
+        outputs = dict(zip(keys, tensors, strict=True))
+        return [patch_features(outputs, [name]) for name in names]
 
     wrapped = tfm.compat.v1.wrap_function(_import, [])
     graph = wrapped.graph
-    front = wrapped.prune(feeds=[graph.get_tensor_by_name(wave_name)], fetches=graph.get_tensor_by_name(patches_name))
-    net = wrapped.prune(
-        feeds=[graph.get_tensor_by_name(patches_name)],
-        fetches=[graph.get_tensor_by_name(scores_name), graph.get_tensor_by_name(embeddings_name)],
+    front = wrapped.prune(
+        feeds=[graph.get_tensor_by_name(frozen.input_name)], fetches=graph.get_tensor_by_name(patches_name)
     )
-    return front, net
+    net = wrapped.prune(feeds=[graph.get_tensor_by_name(patches_name)], fetches=wrapped.outputs)
+    return front, net, names
 
 
 def _first_conv_input(graph_def: Any) -> str:

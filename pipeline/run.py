@@ -32,7 +32,14 @@ SITE_DIR = "site"
 
 # The code each stage runs: editing it invalidates that stage (and so every stage after it).
 STAGE_CODE: dict[str, tuple[str, ...]] = {
-    "train": ("pipeline/datasets.py", "pipeline/embeddings.py", "pipeline/patch_runner.py", "pipeline/train.py"),
+    "train": (
+        "pipeline/constants.py",
+        "pipeline/datasets.py",
+        "pipeline/embeddings.py",
+        "pipeline/patch_runner.py",
+        "pipeline/yamnet_graph.py",
+        "pipeline/train.py",
+    ),
     "export": (
         "pipeline/yamnet_graph.py",
         "pipeline/export.py",

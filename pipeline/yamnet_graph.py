@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .constants import LAYER_WIDTHS
 from .errors import ModelLoadError
 from .tfenv import native_logs_silenced, tf
 
@@ -36,13 +37,21 @@ YAMNET_OUTPUTS = ("scores", "embeddings", "log_mel")
 """Names of the frozen graph's outputs (Hub's ``model(waveform)`` tuple order)."""
 
 
+RELU_OPS = ("Relu", "Relu6")
+
+
 @dataclass
 class FrozenYamnet:
-    """YAMNet as one frozen GraphDef: waveform in, the three outputs by tensor name."""
+    """YAMNet as one frozen GraphDef: waveform in, outputs by tensor name.
+
+    ``output_names`` holds the three hub outputs and, when the network has YAMNet's 14-block shape,
+    ``layer9`` .. ``layer13``: the 4-D activations ``[N, h, w, c]`` of those blocks (see
+    :func:`block_outputs`), which :func:`patch_features` pools into per-patch head features.
+    """
 
     graph_def: Any  # tf.compat.v1.GraphDef
     input_name: str  # e.g. "waveform:0"
-    output_names: dict[str, str]  # "scores" -> "Identity_2:0"
+    output_names: dict[str, str]  # "scores" -> "Identity_2:0", "layer13" -> ".../Relu_24:0"
 
 
 def freeze_yamnet(model: Any) -> FrozenYamnet:
@@ -59,7 +68,56 @@ def freeze_yamnet(model: Any) -> FrozenYamnet:
         frozen = convert_variables_to_constants_v2(call.get_concrete_function())
     # structured_outputs of the frozen function is a flat list in sorted-key order.
     names = {key: t.name for key, t in zip(sorted(YAMNET_OUTPUTS), frozen.outputs, strict=True)}
-    return FrozenYamnet(frozen.graph.as_graph_def(), frozen.inputs[0].name, names)
+    graph_def = frozen.graph.as_graph_def()
+    names.update(block_outputs(graph_def, names["embeddings"]))
+    return FrozenYamnet(graph_def, frozen.inputs[0].name, names)
+
+
+def block_outputs(graph_def: Any, embeddings: str) -> dict[str, str]:
+    """``{"layer9": tensor, ..}``: the output activation of YAMNet's blocks 9-13, found by structure.
+
+    YAMNet is a chain: layer1 (conv + ReLU), then 13 separable blocks (depthwise conv + ReLU,
+    pointwise conv + ReLU), then a global mean (the embedding). Walking back from the embedding along
+    each op's data input (input 0 of Mean, ReLU, BiasAdd/FusedBatchNorm and the convolutions) meets
+    the 27 ReLUs in reverse; block ``k``'s output is the pointwise ReLU, the ``2k-2``-th from the
+    start. Names are never used, so this holds for Google's graph (batch norm unfolded) and for the
+    shared copy (folded). An unexpected chain gives ``{}``: layer features are then unavailable.
+    """
+    nodes = {n.name: n for n in graph_def.node}
+    relus: list[str] = []
+    seen: set[str] = set()
+    node = nodes.get(_base(embeddings))
+    while node is not None and node.name not in seen:
+        seen.add(node.name)
+        if node.op in RELU_OPS:
+            relus.append(f"{node.name}:0")
+        node = nodes.get(_base(node.input[0])) if node.input else None
+    relus.reverse()
+    if len(relus) != 27:
+        return {}
+    return {f"layer{k}": relus[2 * k - 2] for k in LAYER_WIDTHS}
+
+
+def patch_features(outputs: dict[str, Any], names: list[str] | tuple[str, ...]) -> Any:
+    """A head's input ``[N, F]`` in the graph: the named features concatenated in the order given.
+
+    ``embeddings`` and ``yamnet_scores`` are YAMNet's outputs as they are; ``layerK`` is the spatial
+    mean of block K's activation, the same pooling YAMNet applies to block 14 for its embedding.
+    Used by the export (in the served graph) and by the embedder (to fill the cache), so the head is
+    trained on exactly what the exported model computes.
+    """
+    tfm = tf()
+    parts = []
+    for name in names:
+        if name == "yamnet_scores":
+            parts.append(outputs["scores"])
+        elif name.startswith("layer"):
+            if name not in outputs:
+                raise ModelLoadError(f"this YAMNet graph does not have YAMNet's block structure: no {name} feature")
+            parts.append(tfm.reduce_mean(outputs[name], axis=[1, 2]))
+        else:
+            parts.append(outputs[name])
+    return parts[0] if len(parts) == 1 else tfm.concat(parts, axis=1)
 
 
 def _base(name: str) -> str:

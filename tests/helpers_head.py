@@ -23,8 +23,17 @@ def head_clips(per_class: int = 3) -> list[tuple[Path, int]]:
     return [(clip, i) for i, cat in enumerate(CATEGORIES) for clip in esc50_clips_of(cat, per_class)]
 
 
+def patch_features(yamnet, waveform: np.ndarray, features: tuple[str, ...] | list[str]) -> np.ndarray:
+    """The head input ``[N, F]`` for one clip, from the embedder's batched runner (all features)."""
+    from pipeline.embeddings import get_runner
+
+    runner = get_runner(yamnet)
+    out = runner.run(runner.patches(waveform))
+    return np.concatenate([out[f] for f in features], axis=1)
+
+
 def write_head(model_dir: Path, yamnet, features: tuple[str, ...] = ("embeddings",), seed: int = 0) -> Path:
-    """Train a Dense-softmax head (a hidden layer too when it reads YAMNet scores) and save it per the contract."""
+    """Train a Dense-softmax head (a hidden layer too when it reads more than the embedding) and save it."""
     from pipeline.tfenv import tf
 
     tf()
@@ -32,14 +41,12 @@ def write_head(model_dir: Path, yamnet, features: tuple[str, ...] = ("embeddings
 
     xs, ys = [], []
     for clip, label in head_clips():
-        out = yamnet(load_audio(clip))
-        feats = {"embeddings": out.embeddings, "yamnet_scores": out.scores}
-        xs.append(np.concatenate([feats[f] for f in features], axis=1))
+        xs.append(patch_features(yamnet, load_audio(clip), features))
         ys.append(np.full(len(xs[-1]), label))
     x, y = np.concatenate(xs).astype(np.float32), np.concatenate(ys)
     keras.utils.set_random_seed(seed)
     layers = [keras.Input((x.shape[1],))]
-    if "yamnet_scores" in features:
+    if len(features) > 1:
         layers.append(keras.layers.Dense(32, activation="relu"))
     layers.append(keras.layers.Dense(len(CATEGORIES), activation="softmax"))
     model = keras.Sequential(layers)

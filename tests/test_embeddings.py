@@ -13,8 +13,9 @@ import pytest
 
 import pipeline.embeddings as emb
 from pipeline.audio import load_audio
-from pipeline.constants import EMBEDDING_DIM, NUM_YAMNET_CLASSES, num_patches
+from pipeline.constants import EMBEDDING_DIM, FEATURE_WIDTHS, NUM_YAMNET_CLASSES, num_patches
 from pipeline.datasets import load_dataset
+from pipeline.errors import PipelineError
 from pipeline.patch_runner import PatchRunner
 from tests.conftest import ESC50_DIR, esc50_clips_of
 
@@ -73,8 +74,10 @@ def test_rerun_hits_cache_without_any_yamnet_call(yamnet, slice_set, tmp_path, m
     second = emb.embed_dataset(slice_set, watched, cache_dir=tmp_path)
     assert counting.calls == 0
     assert second.stats.cached == 64 and second.stats.computed == 0 and second.stats.network_calls == 0
-    for a, b in zip(first.embeddings, second.embeddings, strict=True):
-        np.testing.assert_array_equal(a, b)
+    for a, b in zip(first.outputs, second.outputs, strict=True):
+        assert set(a) == set(b) == set(FEATURE_WIDTHS)  # every feature is cached, layer blocks too
+        for name in a:
+            np.testing.assert_array_equal(a[name], b[name])
     x, _y, owner = second.patch_table([0, 1], ("embeddings", "yamnet_scores"))
     assert x.shape == (20, EMBEDDING_DIM + NUM_YAMNET_CLASSES) and list(owner) == [0] * 10 + [1] * 10
 
@@ -131,3 +134,28 @@ def test_shifted_view_and_short_clips_and_fallback_runner(yamnet, tmp_path, monk
     slow = emb.embed_dataset(ds, yamnet, cache_dir=tmp_path / "d")
     assert slow.stats.network_calls == 2
     np.testing.assert_allclose(slow.embeddings[0], yamnet(load_audio(ds.clips[0].path)).embeddings, atol=1e-6)
+    with pytest.raises(PipelineError, match="--layers none"):  # the hub call cannot give block outputs
+        slow.features(0, ("embeddings", "layer13"))
+
+
+def test_block_features_are_yamnets_pooled_block_outputs(yamnet):
+    from pipeline.yamnet_graph import freeze_yamnet
+
+    frozen = freeze_yamnet(yamnet.model)
+    blocks = {k: v for k, v in frozen.output_names.items() if k.startswith("layer")}
+    # Found by walking the chain, never by name; the shared copy happens to number its ReLUs in chain
+    # order (Relu = block 1, then depthwise/pointwise per block), so block k's output is Relu_{2k-2}.
+    prefix = "StatefulPartitionedCall/StatefulPartitionedCall/Relu_"
+    assert blocks == {f"layer{k}": f"{prefix}{2 * k - 2}:0" for k in range(9, 14)}
+
+    runner = emb.get_runner(yamnet)
+    dog = runner.run(runner.patches(load_audio(esc50_clips_of("dog", 1)[0])))
+    silence = runner.run(runner.patches(np.zeros(32000, np.float32)))
+    for name, width in FEATURE_WIDTHS.items():
+        assert dog[name].shape == (10, width) and silence[name].shape == (num_patches(32000), width)
+    for k in range(9, 14):
+        feature = dog[f"layer{k}"]
+        assert (feature >= 0).all() and (feature > 0).mean() > 0.3  # means of ReLU outputs, mostly active
+        quiet = silence[f"layer{k}"]
+        np.testing.assert_allclose(quiet, np.broadcast_to(quiet[0], quiet.shape), atol=1e-6)  # same input, same row
+        assert np.linalg.norm(feature - quiet[0], axis=1).max() > 0.15 * np.linalg.norm(quiet[0])  # the bark is heard

@@ -16,7 +16,7 @@ import pytest
 from pipeline.audio import load_audio
 from pipeline.constants import NUM_MEL_BINS, PATCH_FRAMES, PATCH_HOP_FRAMES, SAMPLE_RATE, num_patches, padded_length
 from tests.conftest import esc50_clips_of
-from tests.helpers_head import CATEGORIES, write_head
+from tests.helpers_head import CATEGORIES, patch_features, write_head
 
 
 def max_diff(a: np.ndarray, b: np.ndarray) -> float:
@@ -71,7 +71,9 @@ def test_rewritten_front_end_matches_original_graph(yamnet, clips):
     assert ref_err["rewritten"] <= ref_err["original"], ref_err
 
 
-@pytest.mark.parametrize("features", [("embeddings",), ("embeddings", "yamnet_scores")])
+@pytest.mark.parametrize(
+    "features", [("embeddings",), ("embeddings", "yamnet_scores"), ("embeddings", "layer9", "layer12", "layer13")]
+)
 def test_saved_model_equals_yamnet_plus_head(yamnet, clips, tmp_path, features):
     import keras
 
@@ -87,8 +89,7 @@ def test_saved_model_equals_yamnet_plus_head(yamnet, clips, tmp_path, features):
         out = {k: v.numpy() for k, v in serve(waveform=tf().constant(clip)).items()}
         assert set(out) == {"scores", "clip_scores", "yamnet_scores", "embeddings", "log_mel"}
         yam = yamnet(clip)
-        feats = {"embeddings": yam.embeddings, "yamnet_scores": yam.scores}
-        probs = reference_head.predict(np.concatenate([feats[f] for f in features], axis=1), verbose=0)
+        probs = reference_head.predict(patch_features(yamnet, clip, features), verbose=0)
         assert max_diff(out["scores"], probs) <= 1e-5
         assert max_diff(out["clip_scores"], probs.mean(axis=0)) <= 1e-5
         assert max_diff(out["yamnet_scores"], yam.scores) <= 3e-5

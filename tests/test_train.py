@@ -132,3 +132,16 @@ def test_cli_embed_and_train(tmp_path, cache):
 
     bad = runner.invoke(app, ["embed", "--data", str(tmp_path / "missing"), "--cache", str(cache)])
     assert bad.exit_code == 1 and "does not exist" in bad.output and "Traceback" not in bad.output
+
+
+def test_layers_option_names_the_head_features():
+    from pipeline.errors import PipelineError
+    from pipeline.train import feature_names
+
+    assert feature_names() == ("embeddings", "layer9", "layer10", "layer11", "layer12", "layer13")
+    assert feature_names("none") == ("embeddings",)
+    assert feature_names("13, 11", with_scores=True) == ("embeddings", "yamnet_scores", "layer11", "layer13")
+    assert feature_names("12-13") == ("embeddings", "layer12", "layer13")
+    for bad, message in (("14", r"block\(s\) \[14\] not available"), ("x", "'x' is not a block number")):
+        with pytest.raises(PipelineError, match=message):
+            feature_names(bad)
