@@ -233,7 +233,14 @@ LayersOption = Annotated[
         "a list (11,13) or 'none' (embedding only). Blocks 9-13 bought ~2 points on ESC-50.",
     ),
 ]
-EnsembleOption = Annotated[int, typer.Option("--ensemble", min=1, max=10, help="Heads averaged inside the model.")]
+EnsembleOption = Annotated[
+    int | None,
+    typer.Option("--ensemble", min=1, max=10, help="Head members averaged inside the model (default 3)."),
+]
+HiddenOption = Annotated[
+    int | None,
+    typer.Option("--hidden", min=0, help="Hidden units per member (default 32; 0: linear probe)."),
+]
 ShiftedOption = Annotated[
     bool, typer.Option("--shifted/--no-shifted", help="Also train on clips shifted by 0.24 s (no gain measured).")
 ]
@@ -243,15 +250,24 @@ TestFoldsOption = Annotated[
 
 
 def _train_config(
-    seed: int, epochs: int, with_scores: bool, layers: str, ensemble: int, shifted: bool, folds: str | None
+    seed: int,
+    epochs: int,
+    with_scores: bool,
+    layers: str,
+    ensemble: int | None,
+    hidden: int | None,
+    shifted: bool,
+    folds: str | None,
 ):
-    """The TrainConfig both `train` and `run` build from the same options."""
+    """The TrainConfig both `train` and `run` build from the same options (None: TrainConfig's default)."""
     from .train import TrainConfig, feature_names
 
+    default = TrainConfig()
     return TrainConfig(
         features=feature_names(layers, with_scores),
         max_epochs=epochs,
-        ensemble=ensemble,
+        ensemble=default.ensemble if ensemble is None else ensemble,
+        hidden=default.hidden if hidden is None else hidden,
         shifted_views=shifted,
         seed=seed,
         folds=_int_list(folds),
@@ -271,7 +287,8 @@ def train(
     epochs: EpochsOption = 60,
     with_scores: WithScoresOption = False,
     layers: LayersOption = DEFAULT_LAYERS,
-    ensemble: EnsembleOption = 1,
+    ensemble: EnsembleOption = None,
+    hidden: HiddenOption = None,
     shifted: ShiftedOption = False,
     yamnet: YamnetOption = None,
 ) -> None:
@@ -281,7 +298,7 @@ def train(
 
     with user_errors():
         dataset, cache_dir = _load_data(data, data_format, manifest, cache, classes)
-        cfg = _train_config(seed, epochs, with_scores, layers, ensemble, shifted, folds)
+        cfg = _train_config(seed, epochs, with_scores, layers, ensemble, hidden, shifted, folds)
         model = load_yamnet(yamnet)
         with progress("clips") as bar:
             task = bar.add_task("embed", total=len(dataset.clips))
@@ -527,7 +544,8 @@ def run(
     epochs: EpochsOption = 60,
     with_scores: WithScoresOption = False,
     layers: LayersOption = DEFAULT_LAYERS,
-    ensemble: EnsembleOption = 1,
+    ensemble: EnsembleOption = None,
+    hidden: HiddenOption = None,
     shifted: ShiftedOption = False,
     yamnet: YamnetOption = None,
 ) -> None:
@@ -542,7 +560,7 @@ def run(
 
     with user_errors():
         dataset, cache_dir = _load_data(data, data_format, manifest, cache, classes)
-        cfg = _train_config(seed, epochs, with_scores, layers, ensemble, shifted, folds)
+        cfg = _train_config(seed, epochs, with_scores, layers, ensemble, hidden, shifted, folds)
         options = RunOptions(
             quantizations=tuple(_quantizations(quantize)),
             parity_clips=parity_clips,

@@ -191,7 +191,7 @@ def write_model_card(path: Path, metadata: dict[str, Any], name: str) -> None:
             + (" …" if len(labels) > 20 else "")
             + ".",
             "",
-            f"A small head trained on YAMNet {' + '.join(metadata.get('features', []))} (per 0.96 s patch, "
+            f"A small head trained on {describe_features(metadata.get('features', []))} (per 0.96 s patch, "
             "mean over patches per clip), exported together with YAMNet as one graph.",
             "",
             "## How well it does",
@@ -262,3 +262,15 @@ def write_model_card(path: Path, metadata: dict[str, Any], name: str) -> None:
         "",
     ]
     path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def describe_features(features: list[str]) -> str:
+    """``["embeddings", "layer9", .., "layer13"]`` -> "YAMNet's embeddings + pooled outputs of blocks 9-13"."""
+    parts = [{"embeddings": "YAMNet's embeddings", "yamnet_scores": "YAMNet's scores"}.get(f, f) for f in features]
+    blocks = [int(f[5:]) for f in features if f.startswith("layer")]
+    if blocks:
+        parts = [p for p in parts if not p.startswith("layer")]
+        contiguous = blocks == list(range(blocks[0], blocks[-1] + 1)) and len(blocks) > 1
+        listed = f"{blocks[0]}-{blocks[-1]}" if contiguous else ", ".join(map(str, blocks))
+        parts.append(f"pooled outputs of block{'s' if len(blocks) > 1 else ''} {listed}")
+    return " + ".join(parts)

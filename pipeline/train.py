@@ -81,7 +81,7 @@ class TrainConfig:
     """Head and training settings; the defaults are the tuned ones from docs/training.md."""
 
     features: tuple[str, ...] = feature_names()
-    hidden: int = 64  # with 3072 block features: as accurate as 128/256 and keeps the uint8 model <= 4.2 MB
+    hidden: int = 32  # per member; 3 x 32 on the 3072 block features keeps the uint8 model <= 4.2 MB
     dropout: float = 0.5
     input_dropout: float = 0.1
     label_smoothing: float = 0.1
@@ -93,7 +93,7 @@ class TrainConfig:
     validation_fraction: float = 0.15
     shifted_views: bool = False  # measured: the shifted views did not help (docs/training.md)
     view_shifts: tuple[int, ...] = (HALF_HOP,)  # sample offsets of the extra training views
-    ensemble: int = 1
+    ensemble: int = 3  # small members averaged: +1 point over one 64-unit member (docs/training.md)
     seed: int = 0
     folds: list[int] | None = None  # evaluate only these test folds (quick runs); None = all
     stratified_folds: int = 5
@@ -184,8 +184,13 @@ def _fit_members(
 ) -> tuple[Any, list[int], list[dict[str, list[float]]]]:
     """Train ``cfg.ensemble`` members with early stopping and wrap them in one per-patch model.
 
-    The wrapper is Input -> Normalization (fitted on the training patches) -> members -> Average,
-    standard layers only, so the export can load it without custom objects.
+    The members are trained side by side as the outputs of one Keras model (one loss each, summed):
+    they share nothing, so each member's gradients are those of its own loss, but Keras' per-step
+    overhead, which dominates for heads this small, is paid once instead of once per member (~3x
+    faster for 3 members). :class:`_EarlyStopEach` keeps each member's own best epoch.
+
+    The saved wrapper is Input -> Normalization (fitted on the training patches) -> members ->
+    Average, standard layers only, so the export can load it without custom objects.
     """
     keras = _keras()
     mean = x_train.mean(axis=0, keepdims=True)
@@ -194,35 +199,82 @@ def _fit_members(
     x_train_n = ((x_train - mean) / np.sqrt(var)).astype(np.float32)
     x_val_n = ((x_val - mean) / np.sqrt(var)).astype(np.float32)
     eye = np.eye(n_classes, dtype=np.float32)
-    members, epochs, histories = [], [], []
-    for m in range(cfg.ensemble):
-        keras.utils.set_random_seed(seed * 1000 + m)
-        member = _member(x_train.shape[1], n_classes, cfg, f"member{m}")
-        member.compile(
-            optimizer=keras.optimizers.Adam(cfg.learning_rate),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
-            metrics=["accuracy"],
-        )
-        stop = keras.callbacks.EarlyStopping(patience=cfg.patience, restore_best_weights=True, monitor=cfg.monitor)
-        hist = member.fit(
-            x_train_n,
-            eye[y_train],
-            validation_data=(x_val_n, eye[y_val]),
-            batch_size=cfg.batch_size,
-            epochs=cfg.max_epochs,
-            callbacks=[stop],
-            shuffle=True,
-            verbose=0,
-        )
-        members.append(member)
-        curve = np.array(hist.history[cfg.monitor]) * (-1 if "accuracy" in cfg.monitor else 1)
-        epochs.append(int(np.argmin(curve)) + 1)
-        histories.append({k: [float(v) for v in vals] for k, vals in hist.history.items()})
+    keras.utils.set_random_seed(seed * 1000)
+    members = [_member(x_train.shape[1], n_classes, cfg, f"member{m}") for m in range(cfg.ensemble)]
+    features = keras.Input((x_train.shape[1],), name="normalized_features")
+    trainer = keras.Model(features, [member(features) for member in members], name="members")
+    k = len(members)
+    trainer.compile(
+        optimizer=keras.optimizers.Adam(cfg.learning_rate),
+        loss=[keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)] * k,
+        metrics=[["accuracy"]] * k,
+    )
+    stop = _EarlyStopEach(members, cfg.monitor, cfg.patience)
+    hist = trainer.fit(
+        x_train_n,
+        [eye[y_train]] * k,
+        validation_data=(x_val_n, [eye[y_val]] * k),
+        batch_size=cfg.batch_size,
+        epochs=cfg.max_epochs,
+        callbacks=[stop],
+        shuffle=True,
+        verbose=0,
+    )
+    histories = [
+        {
+            metric: [float(v) for v in hist.history[_log_key(m, k, metric)]]
+            for metric in ("loss", "accuracy", "val_loss", "val_accuracy")
+        }
+        for m in range(k)
+    ]
     inp = keras.Input((x_train.shape[1],), name="features")
     z = norm(inp)
     outs = [member(z) for member in members]
     out = outs[0] if len(outs) == 1 else keras.layers.Average(name="ensemble_mean")(outs)
-    return keras.Model(inp, out, name="head"), epochs, histories
+    return keras.Model(inp, out, name="head"), stop.best_epochs, histories
+
+
+def _log_key(member: int, members: int, metric: str) -> str:
+    """Keras' log name of one member's metric: ``val_loss`` alone, ``val_member1_loss`` among several."""
+    if members == 1:
+        return metric
+    prefix = "val_" if metric.startswith("val_") else ""
+    return f"{prefix}member{member}_{metric.removeprefix('val_')}"
+
+
+class _EarlyStopEach:
+    """Early stopping per ensemble member: keep each member's best weights on the hold-out, stop when
+    every member has gone ``patience`` epochs without improving, then restore each one's best.
+
+    Built lazily as a ``keras.callbacks.Callback`` subclass (Keras is imported only when training).
+    """
+
+    def __new__(cls, members: list[Any], monitor: str, patience: int) -> Any:
+        keras = _keras()
+        higher_is_better = "accuracy" in monitor
+
+        class EarlyStopEach(keras.callbacks.Callback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.best = [-np.inf if higher_is_better else np.inf] * len(members)
+                self.best_epochs = [0] * len(members)
+                self.weights: list[Any] = [m.get_weights() for m in members]
+
+            def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+                logs = logs or {}
+                for i, member in enumerate(members):
+                    value = float(logs[_log_key(i, len(members), monitor)])
+                    if (value > self.best[i]) if higher_is_better else (value < self.best[i]):
+                        self.best[i], self.best_epochs[i] = value, epoch + 1
+                        self.weights[i] = member.get_weights()
+                if all(epoch + 1 - best >= patience for best in self.best_epochs):
+                    self.model.stop_training = True
+
+            def on_train_end(self, logs: dict[str, float] | None = None) -> None:
+                for member, weights in zip(members, self.weights, strict=True):
+                    member.set_weights(weights)
+
+        return EarlyStopEach()
 
 
 def clip_probabilities(head: Any, views: EmbeddingSet, clips: np.ndarray, features: tuple[str, ...]) -> np.ndarray:
