@@ -64,11 +64,13 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     "default_ens3": ("indrop + ensemble of 3 (`--ensemble 3`)", {**_H512, "ensemble": 3}),
     "h256": ("indrop with a 256-unit hidden layer (the default until the block features)", _EMB),
     "blocks": (
-        "h256 + pooled outputs of YAMNet blocks 9-13 as extra features (3072 inputs)",
+        "h256 + pooled outputs of YAMNet blocks 9-13 as extra features (4096 inputs in all)",
         {"hidden": 256, "ensemble": 1},
     ),
     "blocks_h64": ("blocks with a 64-unit hidden layer", {"hidden": 64, "ensemble": 1}),
-    "blocks_ens3": ("blocks, 3 members of 32 units averaged (= the default: uint8 model <= 4.2 MB)", {}),
+    "blocks_ens3": ("blocks, 3 members of 32 units averaged (uint8 model 4.30 MB)", {"hidden": 32, "ensemble": 3}),
+    "blocks_3x22": ("blocks, 3 members of 22 units averaged", {"hidden": 22, "ensemble": 3}),
+    "blocks_2x32": ("blocks, 2 members of 32 units averaged (= the default: uint8 model <= 4.2 MB)", {}),
 }
 
 

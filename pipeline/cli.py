@@ -235,7 +235,7 @@ LayersOption = Annotated[
 ]
 EnsembleOption = Annotated[
     int | None,
-    typer.Option("--ensemble", min=1, max=10, help="Head members averaged inside the model (default 3)."),
+    typer.Option("--ensemble", min=1, max=10, help="Head members averaged inside the model (default 2)."),
 ]
 HiddenOption = Annotated[
     int | None,

@@ -70,8 +70,8 @@ def yamnet():
 def classifier_export(yamnet, tmp_path_factory) -> Path:
     """One real export per test session, shared by every module that needs an exported model.
 
-    A small real head (the default features, i.e. the embedding and pooled blocks 9-13, plus YAMNet's
-    scores; tests/helpers_head.py) trained on real ESC-50 clips, exported by the real pipeline:
+    A real head of the default architecture and features (the embedding and pooled blocks 9-13;
+    tests/helpers_head.py) trained on real ESC-50 clips, exported by the real pipeline:
     saved_model/, tfjs/, tfjs-float16/, tfjs-uint8/, metadata.json. Converting costs ~25 s of CPU per
     variant, so it is built once.
     """
@@ -80,7 +80,7 @@ def classifier_export(yamnet, tmp_path_factory) -> Path:
     from tests.helpers_head import write_head
 
     model_dir = tmp_path_factory.getbasetemp() / "exports" / "classifier"
-    write_head(model_dir, yamnet, feature_names(with_scores=True))
+    write_head(model_dir, yamnet, feature_names(), product=True)
     export_model(model_dir, yamnet)
     return model_dir
 
