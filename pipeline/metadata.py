@@ -266,10 +266,10 @@ def write_model_card(path: Path, metadata: dict[str, Any], name: str) -> None:
 
 def describe_features(features: list[str]) -> str:
     """``["embeddings", "layer9", .., "layer13"]`` -> "YAMNet's embeddings + pooled outputs of blocks 9-13"."""
-    parts = [{"embeddings": "YAMNet's embeddings", "yamnet_scores": "YAMNet's scores"}.get(f, f) for f in features]
-    blocks = [int(f[5:]) for f in features if f.startswith("layer")]
+    words = {"embeddings": "YAMNet's embeddings", "yamnet_scores": "YAMNet's scores"}
+    parts = [words[f] for f in features if f in words]
+    blocks = [int(f.removeprefix("layer")) for f in features if f.startswith("layer")]
     if blocks:
-        parts = [p for p in parts if not p.startswith("layer")]
         contiguous = blocks == list(range(blocks[0], blocks[-1] + 1)) and len(blocks) > 1
         listed = f"{blocks[0]}-{blocks[-1]}" if contiguous else ", ".join(map(str, blocks))
         parts.append(f"pooled outputs of block{'s' if len(blocks) > 1 else ''} {listed}")

@@ -188,7 +188,7 @@ def _fit_members(
     they share nothing, so each member's gradients are those of its own loss, but Keras' per-step
     overhead, which dominates for heads this small, is paid once instead of once per member (an
     epoch of 3 members costs about what one member's did; 5-fold CV of 3 members took 313 s instead of
-    411 s, as members now run longer before stopping). :class:`_EarlyStopEach` keeps each member's
+    411 s, as members now run longer before stopping). :func:`_early_stop_each` keeps each member's
     own best epoch.
 
     The saved wrapper is Input -> Normalization (fitted on the training patches) -> members ->
@@ -210,7 +210,7 @@ def _fit_members(
         loss=[keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)] * k,
         metrics=[["accuracy"]] * k,
     )
-    stop = _EarlyStopEach(members, cfg.monitor, cfg.patience)
+    stop = _early_stop_each(members, cfg.monitor, cfg.patience)
     hist = trainer.fit(
         x_train_n,
         [eye[y_train]] * k,
@@ -262,39 +262,38 @@ def _log_key(member: int, members: int, metric: str) -> str:
     return f"{prefix}member{member}_{metric.removeprefix('val_')}"
 
 
-class _EarlyStopEach:
-    """Early stopping per ensemble member: keep each member's best weights on the hold-out, stop when
-    every member has gone ``patience`` epochs without improving, then restore each one's best.
+def _early_stop_each(members: list[Any], monitor: str, patience: int) -> Any:
+    """A Keras callback for early stopping per ensemble member: keep each member's best weights on the
+    hold-out, stop when every member has gone ``patience`` epochs without improving, then restore
+    each one's best. Its ``best_epochs`` lists each member's best epoch (1-based).
 
-    Built lazily as a ``keras.callbacks.Callback`` subclass (Keras is imported only when training).
+    Defined inside a function because Keras is imported only when training.
     """
+    keras = _keras()
+    higher_is_better = "accuracy" in monitor
 
-    def __new__(cls, members: list[Any], monitor: str, patience: int) -> Any:
-        keras = _keras()
-        higher_is_better = "accuracy" in monitor
+    class EarlyStopEach(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.best = [-np.inf if higher_is_better else np.inf] * len(members)
+            self.best_epochs = [0] * len(members)
+            self.weights: list[Any] = [m.get_weights() for m in members]
 
-        class EarlyStopEach(keras.callbacks.Callback):
-            def __init__(self) -> None:
-                super().__init__()
-                self.best = [-np.inf if higher_is_better else np.inf] * len(members)
-                self.best_epochs = [0] * len(members)
-                self.weights: list[Any] = [m.get_weights() for m in members]
+        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            logs = logs or {}
+            for i, member in enumerate(members):
+                value = float(logs[_log_key(i, len(members), monitor)])
+                if (value > self.best[i]) if higher_is_better else (value < self.best[i]):
+                    self.best[i], self.best_epochs[i] = value, epoch + 1
+                    self.weights[i] = member.get_weights()
+            if all(epoch + 1 - best >= patience for best in self.best_epochs):
+                self.model.stop_training = True
 
-            def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-                logs = logs or {}
-                for i, member in enumerate(members):
-                    value = float(logs[_log_key(i, len(members), monitor)])
-                    if (value > self.best[i]) if higher_is_better else (value < self.best[i]):
-                        self.best[i], self.best_epochs[i] = value, epoch + 1
-                        self.weights[i] = member.get_weights()
-                if all(epoch + 1 - best >= patience for best in self.best_epochs):
-                    self.model.stop_training = True
+        def on_train_end(self, logs: dict[str, float] | None = None) -> None:
+            for member, weights in zip(members, self.weights, strict=True):
+                member.set_weights(weights)
 
-            def on_train_end(self, logs: dict[str, float] | None = None) -> None:
-                for member, weights in zip(members, self.weights, strict=True):
-                    member.set_weights(weights)
-
-        return EarlyStopEach()
+    return EarlyStopEach()
 
 
 def clip_probabilities(head: Any, views: EmbeddingSet, clips: np.ndarray, features: tuple[str, ...]) -> np.ndarray:
