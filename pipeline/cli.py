@@ -77,7 +77,9 @@ def _main(
 def classify(
     audio: Annotated[list[Path], typer.Argument(help="Audio files (WAV, FLAC, OGG, MP3; any rate and channels).")],
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=521, help="How many classes to show.")] = 5,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (a list, one entry per file).")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON: a list, one entry per file ({file, error} for a failed one).")
+    ] = False,
     timeline: Annotated[bool, typer.Option("--timeline", help="Also give each 0.48 s patch's top class.")] = False,
     yamnet: YamnetOption = None,
 ) -> None:
@@ -109,6 +111,8 @@ def classify(
 
 def _print_classification(results: list[dict], timeline: bool) -> None:
     for result in results:
+        if "error" in result:  # already reported on stderr
+            continue
         out_console.print(f"[bold]{escape(result['file'])}[/] ({result['duration']:.2f} s)")
         for rank, row in enumerate(result["top"], 1):
             out_console.print(f"  {rank:>2}. {escape(row['label']):<40} {row['score']:.3f}  [dim](#{row['index']})[/]")
@@ -293,11 +297,13 @@ def train(
     yamnet: YamnetOption = None,
 ) -> None:
     """Train a classifier head on a data set: cross-validate, train on all data, write head + report to --out."""
+    from .layout import check_output_dir
     from .train import train as run_training
     from .yamnet import load_yamnet
 
     with user_errors():
         dataset, cache_dir = _load_data(data, data_format, manifest, cache, classes)
+        check_output_dir(out, dataset.root)  # before any work: never a file, the data, or someone's folder
         cfg = _train_config(seed, epochs, with_scores, layers, ensemble, hidden, shifted, folds)
         model = load_yamnet(yamnet)
         with progress("clips") as bar:
@@ -368,9 +374,11 @@ def export_yamnet_cmd(
     `const [scores, embeddings, spectrogram] = model.predict(waveform)` works as with TF Hub's model.
     """
     from .export import export_yamnet
+    from .layout import check_output_dir
     from .yamnet import load_yamnet
 
     with user_errors():
+        check_output_dir(out_dir)
         metadata = export_yamnet(out_dir, load_yamnet(yamnet), _quantizations(quantize or ["none"]), on_step=info)
     for kind, variant in metadata["variants"].items():
         info(f"  {kind:<8} {out_dir / variant['dir']}  {variant['weights_bytes'] / 1e6:.2f} MB")
@@ -381,7 +389,9 @@ def predict(
     model_dir: Annotated[Path, typer.Argument(help="An exported model folder (exported/NAME).")],
     audio: Annotated[list[Path], typer.Argument(help="Audio files (WAV, FLAC, OGG, MP3; any rate and channels).")],
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many classes to show.")] = 5,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (a list, one entry per file).")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON: a list, one entry per file ({file, error} for a failed one).")
+    ] = False,
     timeline: Annotated[bool, typer.Option("--timeline", help="Also give each 0.48 s patch's top class.")] = False,
 ) -> None:
     """Classify audio files with an exported model's SavedModel (same output as `classify`, your classes).
@@ -495,6 +505,7 @@ def parity(
             data=data,
             edge=edge_cases,
             on_step=info,
+            keep_complete=True,
         )
     python_speed = report["python"]["ms_per_audio_second"]
     table = Table(title=f"parity vs Python: max abs diff on real clips (Python: {python_speed:.1f} ms per s of audio)")
@@ -507,7 +518,11 @@ def parity(
         for runtime, result in results.items():
             for failure in result["failures"]:
                 error(f"{q} {runtime}: {failure}")
-    info(f"wrote {export_dir / 'parity.json'}")
+    written = Path(report["written_to"])
+    if written.name != "parity.json":
+        info(f"wrote {written} (parity.json holds a fuller earlier run: more runtimes, variants or clips; kept)")
+    else:
+        info(f"wrote {written}")
     if not report["ok"]:
         error("parity bounds broken (see the table and parity.json)")
         raise typer.Exit(1)
@@ -555,11 +570,13 @@ def run(
     have not changed since the last run. Ends with where everything is and the headline numbers.
     Exit code 1 if parity breaks a bound.
     """
+    from .layout import check_output_dir
     from .run import RunOptions, run_pipeline
     from .yamnet import load_yamnet
 
     with user_errors():
         dataset, cache_dir = _load_data(data, data_format, manifest, cache, classes)
+        check_output_dir(out, dataset.root)  # before any work: never a file, the data, or someone's folder
         cfg = _train_config(seed, epochs, with_scores, layers, ensemble, hidden, shifted, folds)
         options = RunOptions(
             quantizations=tuple(_quantizations(quantize)),

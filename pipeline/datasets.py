@@ -16,6 +16,7 @@ Downloading ESC-50 lives in :mod:`pipeline.download`.
 from __future__ import annotations
 
 import csv
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from pathlib import Path
 from .audio import audio_info
 from .constants import AUDIO_EXTENSIONS
 from .errors import AudioError, DatasetError
+from .layout import OUTPUT_MARKERS
 
 ESC50_META = Path("meta") / "esc50.csv"
 MANIFEST_NAME = "manifest.csv"
@@ -108,19 +110,25 @@ def load_dataset(
             f"data set folder {root} does not exist (give --data a folder of class subfolders or ESC-50)"
         )
     kind = detect_format(root) if data_format == "auto" else data_format
+    warnings: list[str] = []
     if kind == "esc50":
         clips = _esc50_clips(root)
     elif kind == "folders":
         manifest_path = Path(manifest) if manifest else (root / MANIFEST_NAME)
-        clips = _manifest_clips(root, manifest_path) if manifest_path.is_file() else _folder_clips(root)
         if manifest and not manifest_path.is_file():
             raise DatasetError(f"manifest {manifest_path} does not exist")
+        if manifest_path.is_file():
+            clips, warnings = _manifest_clips(root, manifest_path)
+        else:
+            clips, warnings = _folder_clips(root)
     else:
         raise DatasetError(f"unknown data format '{data_format}' (use esc50, folders or auto)")
-    return _finish(root, kind, clips, check_readable)
+    return _finish(root, kind, clips, check_readable, warnings)
 
 
-def _finish(root: Path, kind: str, clips: list[Clip], check_readable: bool) -> Dataset:
+def _finish(
+    root: Path, kind: str, clips: list[Clip], check_readable: bool, warnings: list[str] | None = None
+) -> Dataset:
     if not clips:
         raise DatasetError(
             f"{root}: no audio files found (expected {root}/<label>/*.wav|flac|ogg|mp3, "
@@ -137,7 +145,7 @@ def _finish(root: Path, kind: str, clips: list[Clip], check_readable: bool) -> D
             except AudioError as err:
                 skipped.append((clip.path, err.problem))
         clips = readable
-    dataset = Dataset(root, kind, clips, labels, skipped)
+    dataset = Dataset(root, kind, clips, labels, skipped, list(warnings or []))
     empty = [label for label, n in dataset.class_counts().items() if n == 0]
     if empty:
         raise DatasetError(
@@ -147,7 +155,25 @@ def _finish(root: Path, kind: str, clips: list[Clip], check_readable: bool) -> D
     if len(labels) < 2:
         raise DatasetError(f"{root}: found only one class ({labels[0]}); a classifier needs at least two")
     dataset.warnings.extend(imbalance_warnings(dataset.class_counts()))
+    dataset.warnings.extend(fold_coverage_warnings(dataset))
     return dataset
+
+
+def fold_coverage_warnings(dataset: Dataset) -> list[str]:
+    """A warning per class found in only one of several folds: when that fold is tested, the head has
+    never seen the class, and all its clips count as errors."""
+    if len(dataset.folds) < 2:
+        return []
+    folds_of: dict[str, set[int]] = {}
+    for clip in dataset.clips:
+        if clip.fold is not None:
+            folds_of.setdefault(clip.label, set()).add(clip.fold)
+    return [
+        f"class '{label}' is only in fold {next(iter(found))}: when that fold is tested the head has never "
+        "seen the class and all its clips count as errors; spread its clips over several folds"
+        for label, found in sorted(folds_of.items())
+        if len(found) == 1
+    ]
 
 
 def imbalance_warnings(counts: dict[str, int]) -> list[str]:
@@ -197,9 +223,12 @@ def _esc50_clips(root: Path) -> list[Clip]:
     return clips
 
 
-def _folder_clips(root: Path) -> list[Clip]:
-    clips = []
+def _folder_clips(root: Path) -> tuple[list[Clip], list[str]]:
+    clips, warnings = [], []
     for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if any((class_dir / marker).is_file() for marker in OUTPUT_MARKERS):
+            warnings.append(f"{class_dir}: an output folder of yamnet-tfjs, not a class of sounds: ignored")
+            continue
         files = sorted(p for p in class_dir.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
         if not files:
             raise DatasetError(
@@ -207,11 +236,25 @@ def _folder_clips(root: Path) -> list[Clip]:
                 "add some or remove the folder"
             )
         clips.extend(Clip(p, class_dir.name, None, p.relative_to(root).as_posix()) for p in files)
-    return clips
+    return clips, warnings
 
 
-def _manifest_clips(root: Path, manifest: Path) -> list[Clip]:
-    """Rows ``path,label[,fold]``; paths are relative to the manifest's folder (or absolute)."""
+def _inside(root: Path, text: str) -> Path | None:
+    """``text`` (a manifest path) as a path under ``root``, or None if it leaves ``root`` (``..``, absolute
+    elsewhere). Decided on the names alone, before the file is opened; symlinks inside ``root`` are the
+    user's own and are followed later."""
+    base = os.path.abspath(root)
+    full = os.path.normpath(os.path.join(base, text))
+    return Path(full) if full == base or full.startswith(base.rstrip(os.sep) + os.sep) else None
+
+
+def _manifest_clips(root: Path, manifest: Path) -> tuple[list[Clip], list[str]]:
+    """Rows ``path,label[,fold]``; paths are relative to the data folder (or absolute inside it).
+
+    Refused: a path leaving the data folder, the same file listed with two labels or in two folds
+    (a test clip would also be a training clip), folds given on some rows only. Identical repeated
+    rows are counted once, with a warning naming them.
+    """
     try:
         with open(manifest, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.DictReader(f))
@@ -220,9 +263,12 @@ def _manifest_clips(root: Path, manifest: Path) -> list[Clip]:
     if not rows or not {"path", "label"} <= set(rows[0]):
         raise DatasetError(f"{manifest}: a manifest needs a header with columns path,label[,fold]")
     has_fold = "fold" in rows[0]
-    clips = []
+    clips: list[Clip] = []
+    first_line: dict[Path, tuple[int, Clip]] = {}
+    repeated: list[str] = []
     for line, row in enumerate(rows, start=2):
-        if not row["path"] or not row["label"]:
+        text, label = (row["path"] or "").strip(), (row["label"] or "").strip()
+        if not text or not label:
             raise DatasetError(f"{manifest}:{line}: empty path or label")
         fold = None
         if has_fold and (row.get("fold") or "").strip():
@@ -230,9 +276,32 @@ def _manifest_clips(root: Path, manifest: Path) -> list[Clip]:
                 fold = int(row["fold"])
             except ValueError:
                 raise DatasetError(f"{manifest}:{line}: fold must be a whole number, got '{row['fold']}'") from None
-        path = Path(row["path"])
-        path = path if path.is_absolute() else manifest.parent / path
-        clips.append(Clip(path, row["label"].strip(), fold, row["path"]))
+        path = _inside(root, text)
+        if path is None:
+            raise DatasetError(
+                f"{manifest}:{line}: path '{text}' is outside the data folder {root}; "
+                "manifest paths must point at files inside it"
+            )
+        clip = Clip(path, label, fold, text)
+        if path in first_line:
+            other_line, other = first_line[path]
+            if other.label != label:
+                raise DatasetError(
+                    f"{manifest}: lines {other_line} and {line} give {text} two labels ('{other.label}', '{label}')"
+                )
+            if other.fold != fold:
+                raise DatasetError(
+                    f"{manifest}: lines {other_line} and {line} put {text} in folds {other.fold} and {fold}: "
+                    "a test clip would also be a training clip; list it once"
+                )
+            repeated.append(f"line {line} (= line {other_line})")
+            continue
+        first_line[path] = (line, clip)
+        clips.append(clip)
     if has_fold and any(c.fold is None for c in clips) and any(c.fold is not None for c in clips):
         raise DatasetError(f"{manifest}: give every row a fold, or none (some rows have an empty fold)")
-    return clips
+    warnings = []
+    if repeated:
+        shown = ", ".join(repeated[:10]) + (" ..." if len(repeated) > 10 else "")
+        warnings.append(f"{manifest}: {len(repeated)} repeated row(s) counted once: {shown}")
+    return clips, warnings

@@ -22,7 +22,6 @@ cores stay busy and the network sees efficient batch sizes. ``bench/bench_embed.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import write_bytes_atomic
 from .audio import load_audio
 from .checksums import sha256_file
 from .constants import FEATURE_ORDER, FEATURE_WIDTHS
@@ -76,7 +76,8 @@ class EmbeddingSet:
     """YAMNet's per-patch features for the readable clips of a data set, in data set order.
 
     ``outputs[i]`` maps feature names to ``[n_i, width]`` arrays for clip ``i`` (``embeddings`` is
-    ``[n_i, 1024]``); ``labels[i]`` indexes ``label_names``; ``folds[i]`` is the clip's fold or 0.
+    ``[n_i, 1024]``); ``labels[i]`` indexes ``label_names``; ``folds[i]`` is the clip's fold (any
+    integer; meaningless when ``has_folds`` is False, i.e. the data set defines no folds).
     """
 
     clip_ids: list[str]
@@ -85,6 +86,8 @@ class EmbeddingSet:
     label_names: list[str]
     folds: np.ndarray
     outputs: list[Features]
+    has_folds: bool = False
+    kind: str = "folders"  # the data set's layout: "esc50" or "folders"
     shift: int = 0
     digests: list[str] = field(default_factory=list)  # sha256 of each clip's file (the cache keys)
     yamnet_identity: str = ""
@@ -155,14 +158,19 @@ class EmbeddingCache:
     def put(self, digest: str, features: Features) -> None:
         path = self.path(digest)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
+        write_bytes_atomic(path, lambda f: np.savez(f, **features))
+
+    def check_writable(self) -> None:
+        """Fail before any YAMNet work if entries cannot be written (a file in the way, no permission)."""
         try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **features)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            self.root.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(self.root / ".write-test", lambda f: f.write(b"ok"))
+            (self.root / ".write-test").unlink()
+        except OSError as err:
+            raise PipelineError(
+                f"cache folder {self.root} is not writable ({err.strerror or err}); "
+                f"choose another with --cache or ${CACHE_ENV_VAR}"
+            ) from None
 
 
 _RUNNERS: dict[int, tuple[Yamnet, PatchRunner]] = {}
@@ -206,6 +214,7 @@ def embed_dataset(
     missing = [i for i, r in enumerate(results) if r is None]
     skipped: list[tuple[Path, str]] = []
     if missing:
+        cache.check_writable()
         runner = get_runner(yamnet)
 
         def finished(i: int, features: Features) -> None:
@@ -233,7 +242,9 @@ def embed_dataset(
         paths=[clips[i].path for i in keep],
         labels=np.array([index[clips[i].label] for i in keep], dtype=np.int64),
         label_names=list(dataset.labels),
-        folds=np.array([clips[i].fold or 0 for i in keep], dtype=np.int64),
+        folds=np.array([0 if clips[i].fold is None else clips[i].fold for i in keep], dtype=np.int64),
+        has_folds=any(c.fold is not None for c in clips),
+        kind=dataset.kind,
         outputs=[results[i] for i in keep],  # type: ignore[misc]
         shift=shift,
         digests=[digests[i] for i in keep],

@@ -12,16 +12,16 @@ succeeded, so a failed export leaves the previous one untouched.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .atomic import staged
 from .constants import FEATURE_WIDTHS
 from .errors import PipelineError
+from .layout import DERIVED_FROM_EXPORT, EXPORT_ARTIFACTS, MARKER, check_output_dir, marker_text
 from .tfenv import native_logs_silenced, tf
 from .yamnet import Yamnet
 from .yamnet_graph import FrozenYamnet, freeze_yamnet, import_yamnet, patch_features, rewrite_front_end
@@ -34,9 +34,6 @@ YAMNET_ONLY_OUTPUTS = ("scores", "embeddings", "log_mel")
 
 QUANTIZATIONS = ("float16", "uint8")
 """Quantized TF.js variants written beside ``tfjs/`` (network weights only, see convert.py)."""
-
-ARTIFACTS = ("saved_model", "tfjs", "tfjs-float16", "tfjs-uint8", "metadata.json", "README.md")
-"""What ``export`` owns inside ``exported/NAME``; everything else there (head, report) is left alone."""
 
 
 class ExportError(PipelineError):
@@ -135,44 +132,24 @@ def save_saved_model(yamnet: Yamnet, head: Head | None, out_dir: Path) -> None:
 
 
 @contextmanager
-def staged(model_dir: Path) -> Iterator[Path]:
-    """A fresh staging folder inside ``model_dir``; its artifacts replace the old ones only on success.
+def _staged_export(model_dir: Path, kind: str) -> Iterator[Path]:
+    """A staging folder inside ``model_dir`` whose export artifacts replace the old ones only on success.
 
-    The swap moves each old artifact aside first and puts it back if a move fails, so the folder
-    always holds either the complete previous export or the complete new one.
+    The folder always holds either the complete previous export or the complete new one; parity and
+    site, made from the previous export, are replaced with it (they would describe another model).
     """
     try:
         model_dir.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=".export-", dir=model_dir))
+        with staged(model_dir, (*EXPORT_ARTIFACTS, *DERIVED_FROM_EXPORT, MARKER)) as stage:
+            (stage / MARKER).write_text(marker_text(kind))
+            yield stage
     except OSError as err:
-        raise ExportError(f"cannot write to {model_dir} ({err.strerror or err})") from None
-    try:
-        yield stage
-        _swap_in(stage, model_dir)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        reason = err.strerror or err
+        raise ExportError(f"cannot write the export into {model_dir} ({reason}); nothing was changed") from None
 
 
-def _swap_in(stage: Path, model_dir: Path) -> None:
-    backup = stage / ".previous"
-    backup.mkdir()
-    moved_old: list[str] = []
-    moved_new: list[str] = []
-    try:
-        for name in ARTIFACTS:
-            if (model_dir / name).exists():
-                (model_dir / name).rename(backup / name)
-                moved_old.append(name)
-        for name in ARTIFACTS:
-            if (stage / name).exists():
-                (stage / name).rename(model_dir / name)
-                moved_new.append(name)
-    except OSError as err:
-        for name in moved_new:
-            (model_dir / name).rename(stage / name)
-        for name in moved_old:
-            (backup / name).rename(model_dir / name)
-        raise ExportError(f"could not move the new export into {model_dir} ({err}); the previous one is kept") from None
+def _stale_derived(model_dir: Path) -> list[str]:
+    return [name for name in DERIVED_FROM_EXPORT if (model_dir / name).exists()]
 
 
 def export_model(
@@ -194,7 +171,8 @@ def export_model(
             raise ExportError(f"unknown quantization {q!r}: use one of none, {', '.join(QUANTIZATIONS)}")
     head = load_head(model_dir)
     _check_head_matches(head, yamnet, model_dir)
-    with staged(model_dir) as stage:
+    stale = _stale_derived(model_dir)
+    with _staged_export(model_dir, "classifier") as stage:
         step("building the SavedModel (YAMNet + head, matmul-DFT front end)")
         save_saved_model(yamnet, head, stage / "saved_model")
         step("converting to TF.js")
@@ -204,6 +182,8 @@ def export_model(
         )
         write_model_card(stage / "README.md", metadata, name=model_dir.name)  # before hashing, so it is listed
         write_metadata(stage, metadata, variants)
+    if stale:
+        step(f"removed {', '.join(stale)}: made from the previous export (rerun `parity`/`site`)")
     return metadata
 
 
@@ -213,7 +193,8 @@ def export_yamnet(out_dir: Path, yamnet: Yamnet, quantizations: Sequence[str] = 
     from .metadata import build_metadata, write_metadata, write_model_card
 
     step = on_step or (lambda _msg: None)
-    with staged(out_dir) as stage:
+    out_dir = check_output_dir(out_dir)
+    with _staged_export(out_dir, "yamnet") as stage:
         step("building the YAMNet SavedModel (matmul-DFT front end)")
         save_saved_model(yamnet, None, stage / "saved_model")
         step("converting to TF.js")

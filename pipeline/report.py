@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,14 +59,19 @@ def write_report(
     timing: dict[str, float],
     final_epochs: list[int],
     final_history: list[dict[str, list[float]]],
+    warnings: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Write report.json, report.html, confusion.png and curves.png into ``out_dir``; return the JSON."""
+    """Write report.json, report.html, confusion.png and curves.png into ``out_dir``; return the JSON.
+
+    ``warnings`` are training's findings about the data (duplicates, classes in one fold only), shown
+    beside the data set's own warnings.
+    """
     labels = cv.label_names
     m = confusion_matrix(cv.y_true, cv.y_pred, len(labels))
     accs = [f.accuracy for f in cv.folds]
     report = {
         "dataset": {
-            "root": str(dataset.root),
+            "root": str(Path(dataset.root).resolve()),  # absolute: `parity` may run from another folder
             "format": dataset.kind,
             "clips": len(plain),
             "classes": len(labels),
@@ -72,7 +79,7 @@ def write_report(
                 label: int(n) for label, n in zip(labels, np.bincount(plain.labels, minlength=len(labels)), strict=True)
             },
             "skipped": [{"path": str(p), "problem": why} for p, why in plain.skipped],
-            "warnings": list(dataset.warnings),
+            "warnings": [*dataset.warnings, *(warnings or [])],
         },
         "evaluation": {
             "scheme": cv.scheme,
@@ -95,8 +102,9 @@ def write_report(
         "timing": timing,
     }
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    _plot_confusion(m, labels, out_dir / "confusion.png")
-    _plot_curves(cv, final_history, out_dir / "curves.png")
+    with _any_script_fonts():
+        _plot_confusion(m, labels, out_dir / "confusion.png")
+        _plot_curves(cv, final_history, out_dir / "curves.png")
     (out_dir / "report.html").write_text(_html(report))
     return report
 
@@ -108,6 +116,27 @@ def _pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+_NOT_TEXT_FONTS = ("DejaVu Math", "STIX", "cm", "Last Resort")
+
+
+@contextmanager
+def _any_script_fonts() -> Iterator[None]:
+    """Plot labels in any script (class names are the user's folder names): DejaVu Sans first, then every
+    other installed text font (e.g. Noto CJK where present), then matplotlib's Last Resort font, which
+    draws a box naming the Unicode block for a character no font has. No "Glyph missing" warnings."""
+    import warnings
+
+    from matplotlib import font_manager
+
+    plt = _pyplot()
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    others = sorted(n for n in names if n != "DejaVu Sans" and not n.startswith(_NOT_TEXT_FONTS))
+    families = ["DejaVu Sans", *others, *(n for n in names if n.startswith("Last Resort"))]
+    with plt.rc_context({"font.family": families}), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph .* missing from")
+        yield
 
 
 def _plot_confusion(m: np.ndarray, labels: list[str], path: Path) -> None:

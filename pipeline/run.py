@@ -23,6 +23,7 @@ from . import __version__
 from .atomic import write_json_atomic
 from .checksums import sha256_file
 from .datasets import Dataset
+from .layout import check_output_dir
 from .yamnet import Yamnet
 
 REPO = Path(__file__).resolve().parents[1]
@@ -156,7 +157,7 @@ def run_pipeline(
 
     opts = options or RunOptions()
     say = say or (lambda _msg: None)
-    out = Path(out_dir)
+    out = check_output_dir(out_dir, dataset.root)
     result = RunResult(out)
     state = RunState(out)
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -31,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import replace_dir
+from .atomic import staged
 from .constants import (
     DEFAULT_LAYERS,
     FEATURE_ORDER,
@@ -45,6 +43,16 @@ from .constants import (
 from .datasets import Dataset
 from .embeddings import EmbeddingSet, embed_dataset
 from .errors import DatasetError, PipelineError
+from .layout import (
+    DERIVED_FROM_EXPORT,
+    EXPORT_ARTIFACTS,
+    HEAD_JSON,
+    HEAD_KERAS,
+    MARKER,
+    TRAIN_ARTIFACTS,
+    check_output_dir,
+    marker_text,
+)
 from .tfenv import tf
 from .yamnet import Yamnet
 
@@ -125,10 +133,24 @@ class CVResult:
 
 
 def assign_folds(views: EmbeddingSet, k: int, seed: int) -> tuple[np.ndarray, str]:
-    """The data set's own folds if it has them, else a stratified ``k``-fold split by clip."""
-    if np.all(views.folds > 0):
-        names = "ESC-50 official folds" if len(set(views.folds)) == 5 else "the data set's folds"
-        return views.folds.copy(), names
+    """The data set's own folds if it has them (any integers), else a stratified ``k``-fold split by clip.
+
+    Clips with identical content (same sha256) always share a fold in the stratified split, so a
+    copied file can never sit on both sides of it.
+
+    Raises:
+        DatasetError: the data set's folds are a single fold, or a class has fewer than 2 clips.
+    """
+    if views.has_folds:
+        present = sorted(set(views.folds.tolist()))
+        if len(present) < 2:
+            raise DatasetError(
+                f"every clip is in fold {present[0]}: evaluation needs at least two folds (train on some, "
+                "test on another); give the manifest's rows two or more fold values, or leave the fold column out"
+            )
+        if set(present) == {1, 2, 3, 4, 5} and views.kind == "esc50":
+            return views.folds.copy(), "ESC-50 official folds"
+        return views.folds.copy(), f"the data set's {len(present)} folds ({', '.join(map(str, present))})"
     counts = np.bincount(views.labels, minlength=len(views.label_names))
     k = int(min(k, counts.min()))
     if k < 2:
@@ -138,10 +160,46 @@ def assign_folds(views: EmbeddingSet, k: int, seed: int) -> tuple[np.ndarray, st
         )
     rng = np.random.default_rng(seed)
     folds = np.zeros(len(views), dtype=np.int64)
+    groups = _content_groups(views)
     for label in range(len(views.label_names)):
-        idx = rng.permutation(np.flatnonzero(views.labels == label))
-        folds[idx] = np.arange(len(idx)) % k + 1
+        firsts = [g for g in groups if views.labels[g[0]] == label]
+        for n, g in enumerate(rng.permutation(len(firsts))):
+            folds[firsts[g]] = n % k + 1
     return folds, f"stratified {k}-fold split (no folds in the data set)"
+
+
+def _content_groups(views: EmbeddingSet) -> list[list[int]]:
+    """Clip indices grouped by file content (a group has several members only for duplicated files)."""
+    groups: dict[str, list[int]] = {}
+    for i, digest in enumerate(views.digests or [str(i) for i in range(len(views))]):
+        groups.setdefault(digest, []).append(i)
+    return list(groups.values())
+
+
+def check_duplicates(views: EmbeddingSet) -> list[str]:
+    """Refuse identical files in two folds (test clips leaking into training); warn about other duplicates.
+
+    Returns warnings: identical files within one fold or label set (counted more than once).
+
+    Raises:
+        DatasetError: the same content in two different folds, or under two different labels.
+    """
+    warnings = []
+    for group in _content_groups(views):
+        if len(group) < 2:
+            continue
+        names = ", ".join(str(views.paths[i]) for i in group[:4]) + (" ..." if len(group) > 4 else "")
+        if len({int(views.labels[i]) for i in group}) > 1:
+            labels = sorted({views.label_names[views.labels[i]] for i in group})
+            raise DatasetError(f"identical audio under different labels ({', '.join(labels)}): {names}; keep one")
+        if views.has_folds and len({int(views.folds[i]) for i in group}) > 1:
+            folds = sorted({int(views.folds[i]) for i in group})
+            raise DatasetError(
+                f"identical audio in folds {folds}: {names}; a test clip would also be a training clip. "
+                "Keep one copy, or put the copies in the same fold"
+            )
+        warnings.append(f"identical audio counted {len(group)} times: {names}")
+    return warnings
 
 
 def _stratified_holdout(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -324,6 +382,11 @@ def fit_head(
     plain = train_views[0]
     rng = np.random.default_rng(seed)
     held = _stratified_holdout(plain.labels[clips], cfg.validation_fraction, rng)
+    if not held.any() or held.all():
+        raise DatasetError(
+            f"too few training clips ({len(clips)}) to hold some out for early stopping: every class needs "
+            "at least 2 clips in the training folds"
+        )
     fit_clips, val_clips = clips[~held], clips[held]
     x_train, y_train = _training_rows(train_views, fit_clips, cfg.features)
     x_val, y_val, _ = plain.patch_table(val_clips, cfg.features)
@@ -405,15 +468,19 @@ def train(
 ) -> TrainResult:
     """Embed (cached), cross-validate, train the final head on all data and write ``out_dir``.
 
-    ``out_dir`` receives ``head.keras``, ``head.json``, ``report.json``, ``report.html`` and the
-    plots, all at once: they are written to a temporary sibling folder that replaces ``out_dir``
-    only when everything succeeded (a failed run leaves the previous ``out_dir`` untouched).
+    ``out_dir`` receives ``head.keras``, ``head.json``, ``report.json``, ``report.html`` and the plots,
+    all at once (staged, then swapped in): a failed run leaves the previous ones untouched. An export
+    already in ``out_dir`` is kept when the new head is identical to the one it was made from (same
+    weights), and removed otherwise, with a message, so no stale model is ever left beside a new head.
+
+    Raises:
+        OutputDirError: ``out_dir`` is a file, someone else's non-empty folder, or inside/above the data.
     """
     from .report import write_report
 
     cfg = cfg or TrainConfig()
     say = on_event or (lambda _msg: None)
-    out_dir = Path(out_dir)
+    out_dir = check_output_dir(out_dir, dataset.root)
     started = time.perf_counter()
     tfm = tf()
     tfm.config.experimental.enable_op_determinism()
@@ -425,6 +492,10 @@ def train(
     if counts.min() == 0:
         empty = plain.label_names[int(np.argmin(counts))]
         raise DatasetError(f"class '{empty}' has no clip that could be decoded; fix or remove its files")
+    data_warnings = check_duplicates(plain)
+    assign_folds(plain, cfg.stratified_folds, cfg.seed)  # refuses unusable folds before any training
+    for message in data_warnings:
+        say(f"warning: {message}")
 
     cv_start = time.perf_counter()
     cv = cross_validate(views, cfg, say)
@@ -436,10 +507,12 @@ def train(
     final_seconds = time.perf_counter() - final_start
     say(f"final head trained on all {len(plain)} clips ({epochs} epochs, {final_seconds:.1f} s)")
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
-        head.save(tmp / "head.keras")
+    fingerprint = head_fingerprint(head, plain.label_names, cfg.features)
+    keep_export = _previous_fingerprint(out_dir) == fingerprint
+    stale = [] if keep_export else [n for n in (*EXPORT_ARTIFACTS, *DERIVED_FROM_EXPORT) if (out_dir / n).exists()]
+    replaced = TRAIN_ARTIFACTS + (MARKER,) + (() if keep_export else EXPORT_ARTIFACTS + DERIVED_FROM_EXPORT)
+    with staged(out_dir, replaced) as stage:
+        head.save(stage / HEAD_KERAS)
         head_json = {
             "labels": plain.label_names,
             "features": list(cfg.features),
@@ -452,20 +525,46 @@ def train(
             "seed": cfg.seed,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "inputs_hash": inputs_hash(plain),
+            "weights_sha256": fingerprint,
         }
-        (tmp / "head.json").write_text(json.dumps(head_json, indent=2) + "\n")
+        (stage / HEAD_JSON).write_text(json.dumps(head_json, indent=2) + "\n")
+        (stage / MARKER).write_text(marker_text("classifier"))
         timing = {
             "embed_seconds": round(embed_seconds, 2),
             "cv_seconds": round(cv_seconds, 2),
             "final_seconds": round(final_seconds, 2),
             "total_seconds": round(time.perf_counter() - started, 2),
         }
-        report = write_report(tmp, dataset, plain, cv, cfg_dict(cfg), timing, epochs, history)
-        replace_dir(tmp, out_dir)  # the old folder, and any stale export in it, goes away last
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        report = write_report(stage, dataset, plain, cv, cfg_dict(cfg), timing, epochs, history, warnings=data_warnings)
+    if stale:
+        say(
+            f"removed the export made from the previous head in {out_dir} ({', '.join(stale)}); "
+            f"run `yamnet-tfjs export {out_dir}` to make one from the new head"
+        )
+    elif keep_export and (out_dir / EXPORT_ARTIFACTS[0]).exists():
+        say(f"the export in {out_dir} was made from an identical head (same weights): kept")
     return TrainResult(out_dir, cv, report)
+
+
+def head_fingerprint(head: Any, labels: list[str], features: tuple[str, ...] | list[str]) -> str:
+    """sha256 of a head's weights, labels and features: equal fingerprints mean the same model.
+
+    Training is deterministic per seed, so rerunning ``train`` on unchanged data gives the same
+    fingerprint, and an export made from the old head is still the export of the new one.
+    """
+    digest = hashlib.sha256(json.dumps([list(labels), list(features)]).encode())
+    for weights in head.get_weights():
+        array = np.ascontiguousarray(weights)
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _previous_fingerprint(out_dir: Path) -> str | None:
+    try:
+        return json.loads((out_dir / HEAD_JSON).read_text(encoding="utf-8")).get("weights_sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def cfg_dict(cfg: TrainConfig) -> dict[str, Any]:
