@@ -28,10 +28,15 @@ from .constants import (
     SAMPLE_RATE,
 )
 from .convert import read_model_json, signature_io, weights_bytes
+from .errors import PipelineError
+from .layout import METADATA_JSON as METADATA_FILE
 from .yamnet import Yamnet
 
 REPO = Path(__file__).resolve().parents[1]
-METADATA_FILE = "metadata.json"
+
+
+class ArtifactError(PipelineError):
+    """An export's files do not match what its metadata.json recorded: not to be trusted or published."""
 
 
 def file_hashes(root: Path, skip_names: tuple[str, ...] = (METADATA_FILE,)) -> dict[str, str]:
@@ -274,3 +279,104 @@ def describe_features(features: list[str]) -> str:
         listed = f"{blocks[0]}-{blocks[-1]}" if contiguous else ", ".join(map(str, blocks))
         parts.append(f"pooled outputs of block{'s' if len(blocks) > 1 else ''} {listed}")
     return " + ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading an export back, checked
+
+
+def find_metadata(model_dir: Path) -> Path:
+    """The ``metadata.json`` describing ``model_dir``: its own, else its parent's (an export's root)."""
+    for candidate in (model_dir / METADATA_FILE, model_dir.parent / METADATA_FILE):
+        if candidate.is_file():
+            return candidate
+    raise ArtifactError(f"no {METADATA_FILE} in {model_dir} or {model_dir.parent}; re-run `yamnet-tfjs export`")
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """Parse a metadata.json, refusing one that is not an object with labels and outputs."""
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ArtifactError(f"{path}: not readable JSON ({err}); re-run `yamnet-tfjs export`") from None
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("labels"), list):
+        raise ArtifactError(f"{path}: not a yamnet-tfjs metadata.json (no labels); re-run `yamnet-tfjs export`")
+    if not isinstance(metadata.get("outputs"), list) or not all(
+        isinstance(o, dict) and {"name", "node", "shape"} <= set(o) for o in metadata["outputs"]
+    ):
+        raise ArtifactError(f"{path}: its outputs list is missing or malformed; re-run `yamnet-tfjs export`")
+    return metadata
+
+
+def verify_files(metadata_path: Path, metadata: dict[str, Any], folder: Path) -> None:
+    """Every file under ``folder`` that the metadata lists exists with the sha256 it recorded.
+
+    Catches a truncated or corrupted weight shard, a ``model.json`` or SavedModel of another model
+    copied in, and a file deleted by hand, before any of them is published or run.
+    """
+    files = metadata.get("files")
+    if not isinstance(files, dict) or not files:
+        raise ArtifactError(f"{metadata_path}: lists no file checksums; re-run `yamnet-tfjs export`")
+    root = metadata_path.parent
+    prefix = "" if folder.resolve() == root.resolve() else folder.resolve().relative_to(root.resolve()).as_posix() + "/"
+    listed = {rel: digest for rel, digest in files.items() if rel.startswith(prefix)}
+    if not listed:
+        raise ArtifactError(f"{metadata_path}: lists no file of {folder}; re-run `yamnet-tfjs export`")
+    for rel, digest in sorted(listed.items()):
+        path = root / rel
+        if not path.is_file():
+            raise ArtifactError(f"{path}: missing, though {metadata_path.name} lists it; re-run `yamnet-tfjs export`")
+        if sha256_file(path) != digest:
+            raise ArtifactError(
+                f"{path}: differs from the file {metadata_path.name} recorded (sha256); it is truncated, "
+                "corrupted or from another model: re-run `yamnet-tfjs export`"
+            )
+
+
+def check_label_count(metadata_path: Path, metadata: dict[str, Any], widths: dict[str, int | None]) -> None:
+    """The label lists match the model's output widths (``widths``: output node -> last dimension).
+
+    A metadata.json whose labels are shifted by one would print every prediction under the wrong name.
+    """
+    by_name = {o["name"]: o for o in metadata["outputs"]}
+    checks = [("labels", "clip_scores"), ("yamnet_class_names", "yamnet_scores")]
+    if metadata.get("kind") == "yamnet":
+        checks = [("labels", "scores")]
+    for key, output in checks:
+        spec = by_name.get(output)
+        names = metadata.get(key)
+        if spec is None or names is None:
+            continue
+        width = widths.get(spec["node"])
+        if width is None or width < 0:
+            continue
+        if len(names) != width:
+            raise ArtifactError(
+                f"{metadata_path}: {len(names)} {key} but the model's {output} has {width} values; the labels "
+                "would be shown shifted or missing: re-run `yamnet-tfjs export`"
+            )
+
+
+def tfjs_output_widths(tfjs_dir: Path) -> dict[str, int | None]:
+    """Last dimension of each output of a converted graph model (from model.json's signature)."""
+    try:
+        model_json = read_model_json(tfjs_dir)
+    except (OSError, ValueError) as err:
+        raise ArtifactError(f"{tfjs_dir / 'model.json'}: not a readable TF.js graph model ({err})") from None
+    if not (model_json.get("signature") or (model_json.get("userDefinedMetadata") or {}).get("signature")):
+        return {}  # no signature to read widths from: nothing to compare
+    _, outputs = signature_io(model_json)
+    widths: dict[str, int | None] = {}
+    for spec in outputs.values():
+        dims = (spec.get("tensorShape") or {}).get("dim") or []
+        widths[spec["name"]] = int(dims[-1].get("size", -1)) if dims else None
+    return widths
+
+
+def verified_tfjs_metadata(tfjs_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """The metadata of a TF.js model folder, after checking its files and label counts (see above)."""
+    path = find_metadata(tfjs_dir)
+    metadata = read_metadata(path)
+    verify_files(path, metadata, tfjs_dir)
+    check_label_count(path, metadata, tfjs_output_widths(tfjs_dir))
+    return path, metadata

@@ -35,10 +35,14 @@ from .audio import load_audio
 from .constants import SAMPLE_RATE
 from .datasets import Dataset, load_dataset
 from .errors import PipelineError
+from .layout import PARITY_JSON as PARITY_FILE
+from .metadata import ArtifactError, verified_tfjs_metadata
 
 REPO = Path(__file__).resolve().parents[1]
 HARNESS_DIR = REPO / "web_demo" / "parity"
-PARITY_FILE = "parity.json"
+PARITY_PARTIAL_FILE = "parity-partial.json"
+"""Where a run narrower than the recorded one goes (fewer runtimes, variants or cases), so a quick check
+never overwrites the full record in parity.json."""
 
 OUTPUTS = ("scores", "clip_scores", "yamnet_scores", "embeddings", "log_mel")
 NODE_RUNTIMES = ("node-cpu", "node-wasm")
@@ -311,6 +315,10 @@ def resolve_dataset(export_dir: Path, data: str | os.PathLike[str] | None) -> Da
             raise ParityError(
                 f"{export_dir}: report.json does not say which data set it was trained on; pass --data"
             ) from None
+        if not Path(data).is_dir():  # e.g. a relative path written by yamnet-tfjs 0.1.0 from another folder
+            raise ParityError(
+                f"{export_dir}: the data set it was trained on ({data}) is not found from here; pass --data"
+            )
     return load_dataset(data, check_readable=False)
 
 
@@ -323,10 +331,13 @@ def run_parity(
     edge: bool = True,
     write: bool = True,
     on_step: Callable[[str], None] | None = None,
+    keep_complete: bool = False,
 ) -> dict[str, Any]:
     """Run parity and (if ``write``) save ``export_dir/parity.json``; returns the report.
 
-    ``report["ok"]`` is False when any bound breaks or a runtime fails to run.
+    ``report["ok"]`` is False when any bound breaks or a runtime fails to run. With ``keep_complete``
+    (the ``parity`` command), a run that covers less than the recorded one (fewer runtimes, variants or
+    cases) goes to ``parity-partial.json`` instead; ``report["written_to"]`` says where it went.
     """
     export_dir = Path(export_dir)
     say = on_step or (lambda _msg: None)
@@ -338,7 +349,12 @@ def run_parity(
         raise ParityError(f"unknown quantization(s) {', '.join(bad_q)}; choose from {', '.join(VARIANTS)}")
     for q in quantizations:
         if not (export_dir / VARIANTS[q] / "model.json").is_file():
-            raise ParityError(f"{export_dir / VARIANTS[q]} has no model.json; export with --quantize {q} first")
+            how = f"yamnet-tfjs export {export_dir}" + ("" if q == "float32" else f" --quantize {q}")
+            raise ParityError(f"{export_dir / VARIANTS[q]} has no model.json; run `{how}`")
+        try:
+            verified_tfjs_metadata(export_dir / VARIANTS[q])
+        except ArtifactError as err:
+            raise ParityError(str(err)) from None
 
     cases = parity_cases(resolve_dataset(export_dir, data), n_clips, with_edge_cases=edge)
     say(f"{len(cases)} waveforms ({sum(c.seconds for c in cases):.1f} s of audio); Python reference")
@@ -381,8 +397,27 @@ def run_parity(
         }
     report["ok"] = all(r["ok"] for v in report["variants"].values() for r in v.values())
     if write:
-        write_json_atomic(export_dir / PARITY_FILE, report)
+        target = export_dir / PARITY_FILE
+        if keep_complete and _narrower(report, target):
+            target = export_dir / PARITY_PARTIAL_FILE
+        write_json_atomic(target, report)
+        report["written_to"] = str(target)
     return report
+
+
+def _coverage(report: dict[str, Any]) -> tuple[set[tuple[str, str]], set[str]]:
+    pairs = {(q, rt) for q, runtimes in (report.get("variants") or {}).items() for rt in runtimes}
+    return pairs, {c.get("name") for c in report.get("cases") or []}
+
+
+def _narrower(report: dict[str, Any], recorded: Path) -> bool:
+    """True when ``recorded`` (an earlier parity.json) covers runtimes, variants or cases ``report`` lacks."""
+    try:
+        old = json.loads(recorded.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    (new_pairs, new_cases), (old_pairs, old_cases) = _coverage(report), _coverage(old)
+    return not (new_pairs >= old_pairs and new_cases >= old_cases)
 
 
 def summary_rows(report: dict[str, Any]) -> list[list[str]]:

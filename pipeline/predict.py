@@ -7,7 +7,6 @@ scores are ``clip_scores`` (the mean of per-patch head probabilities), ``timelin
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from .classify import each_file, patch_timeline, top_k
-from .constants import SAMPLE_RATE
+from .chunks import run_chunked
+from .classify import describe_scores, each_file
 from .errors import ModelLoadError, PipelineError
+from .layout import METADATA_JSON, SAVED_MODEL
 from .tfenv import tf
 
 
@@ -40,30 +40,46 @@ class ExportedModel:
 
 
 def load_exported(model_dir: Path) -> ExportedModel:
-    """Load ``exported/NAME`` (its ``saved_model/`` and ``metadata.json``)."""
-    saved, meta_path = model_dir / "saved_model", model_dir / "metadata.json"
+    """Load ``exported/NAME`` (its ``saved_model/`` and ``metadata.json``), checked before it is trusted.
+
+    The SavedModel's files must match the sha256 metadata.json recorded, and the labels the width of
+    its ``clip_scores``: otherwise every prediction would be printed under the wrong name.
+    """
+    from .metadata import ArtifactError, check_label_count, read_metadata, verify_files
+
+    model_dir = Path(model_dir)
+    saved, meta_path = model_dir / SAVED_MODEL, model_dir / METADATA_JSON
     if not (saved / "saved_model.pb").is_file() or not meta_path.is_file():
         raise ModelLoadError(f"{model_dir} holds no export (saved_model/ and metadata.json): run `yamnet-tfjs export`")
-    metadata = json.loads(meta_path.read_text(encoding="utf-8"))
+    metadata = read_metadata(meta_path)
     if metadata.get("kind") != "classifier":
         raise ModelLoadError(f"{model_dir} is a YAMNet-only export; use `yamnet-tfjs classify` for YAMNet's classes")
+    verify_files(meta_path, metadata, saved)
     try:
         model = tf().saved_model.load(str(saved))
+        serve = model.signatures["serving_default"]
     except Exception as err:
         raise ModelLoadError(f"could not load {saved}: {err}") from None
-    return ExportedModel(model_dir, model.signatures["serving_default"], metadata)
+    widths = {}
+    for name, spec in serve.structured_outputs.items():
+        node = next((o["node"] for o in metadata["outputs"] if o["name"] == name), None)
+        if node is not None and spec.shape.rank:
+            widths[node] = spec.shape[-1]
+    try:
+        check_label_count(meta_path, metadata, widths)
+    except ArtifactError as err:
+        raise ModelLoadError(str(err)) from None
+    return ExportedModel(model_dir, serve, metadata)
+
+
+def head_patch_scores(model: ExportedModel, waveform: np.ndarray) -> np.ndarray:
+    """The head's per-patch probabilities ``[N, C]``, in chunks of patches for long inputs (see :mod:`.chunks`)."""
+    return run_chunked(model, waveform, keep=("scores",))["scores"]
 
 
 def predict_waveform(model: ExportedModel, waveform: np.ndarray, k: int = 5, timeline: bool = False) -> dict[str, Any]:
-    """Top-k classes of one waveform (mean over patches), plus the per-patch timeline if asked."""
-    out = model(waveform)
-    result: dict[str, Any] = {
-        "duration": round(len(waveform) / SAMPLE_RATE, 3),
-        "top": top_k(out["clip_scores"], model.labels, k),
-    }
-    if timeline:
-        result["timeline"] = patch_timeline(out["scores"], model.labels)
-    return result
+    """Top-k classes of one waveform (mean over patches = ``clip_scores``), plus the per-patch timeline if asked."""
+    return describe_scores(head_patch_scores(model, waveform), model.labels, len(waveform), k, timeline)
 
 
 def predict_files(

@@ -31,13 +31,12 @@ from pathlib import Path
 
 from .atomic import replace_dir
 from .errors import PipelineError
+from .layout import SITE_MARKER
 
 REPO = Path(__file__).resolve().parents[1]
 WEB_DEMO = REPO / "web_demo"
 """Page sources: index.html and src/ (the page code and the shared model.js)."""
 
-SITE_MARKER = "site.json"
-"""Written into every built site; ``build_site`` only replaces folders that carry it (or are empty)."""
 
 MODEL_VARIANTS = ("tfjs", "tfjs-float16", "tfjs-uint8")
 """Converted model folders an export may hold (see docs/contracts.md)."""
@@ -77,7 +76,13 @@ def find_model_dir(export_dir: Path, variant: str = "tfjs") -> Path:
 
 
 def _model_files(model_dir: Path) -> tuple[list[Path], Path]:
-    """model.json + its weight shards, and the metadata.json to ship; checked before copying."""
+    """model.json + its weight shards, and the metadata.json to ship; verified before copying.
+
+    Each file must match the sha256 metadata.json recorded, and the labels the model's output width:
+    a truncated shard, another model's model.json or shifted labels are never published.
+    """
+    from .metadata import ArtifactError, verified_tfjs_metadata
+
     model_json = model_dir / "model.json"
     try:
         manifest = json.loads(model_json.read_text())
@@ -90,12 +95,11 @@ def _model_files(model_dir: Path) -> tuple[list[Path], Path]:
             if not shard.is_file():
                 raise SiteError(f"{model_json} lists weight file {name} but {shard} is missing; re-run the export")
             files.append(shard)
-    metadata = model_dir / "metadata.json"
-    if not metadata.is_file():
-        metadata = model_dir.parent / "metadata.json"
-    if not metadata.is_file():
-        raise SiteError(f"no metadata.json in {model_dir} or {model_dir.parent}; re-run the export")
-    return files, metadata
+    try:
+        metadata_path, _ = verified_tfjs_metadata(model_dir)
+    except ArtifactError as err:
+        raise SiteError(str(err)) from None
+    return files, metadata_path
 
 
 def _vendor_sources(node_modules: Path) -> dict[str, Path]:
