@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +27,25 @@ RESAMPLE_QUALITY = "HQ"
 """soxr 'HQ': 20-bit precision, steep low-pass at ~0.91 of the output Nyquist (no aliasing)."""
 
 
+_NOT_A_FILE = {
+    stat.S_IFIFO: "is a named pipe (FIFO), not an audio file; save the stream to a file first",
+    stat.S_IFCHR: "is a device, not an audio file",
+    stat.S_IFBLK: "is a device, not an audio file",
+    stat.S_IFSOCK: "is a socket, not an audio file",
+}
+
+
 def _open(path: Path) -> sf.SoundFile:
-    if not path.exists():
-        raise AudioError(path, "file not found")
-    if path.is_dir():
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise AudioError(path, "file not found") from None
+    except OSError as err:
+        raise AudioError(path, f"cannot be read ({err.strerror or err})") from None
+    if stat.S_ISDIR(mode):
         raise AudioError(path, "is a folder, not an audio file")
+    if not stat.S_ISREG(mode):  # reading a FIFO or /dev/zero would block or never end
+        raise AudioError(path, _NOT_A_FILE.get(stat.S_IFMT(mode), "is not a regular file"))
     if path.stat().st_size == 0:
         raise AudioError(path, "file is empty (0 bytes)")
     try:
@@ -56,6 +71,8 @@ def _describe(err: Exception) -> str:
     text = str(getattr(err, "error_string", "") or err).strip()
     if "Format not recognised" in text or "unknown format" in text.lower():
         return "format not recognised or unsupported"
+    if "possibly a pipe" in text:  # libsndfile's words when an MP3 has no decodable frame (e.g. only an ID3 tag)
+        return "no decodable audio in it: an MP3 holding only a tag or no valid frame, or a damaged file"
     return text.rstrip(".") or "unknown decoding error"
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .audio import load_audio
+from .chunks import run_chunked
 from .constants import PATCH_HOP_SECONDS, SAMPLE_RATE
 from .errors import PipelineError
 from .yamnet import Yamnet
@@ -41,16 +42,31 @@ def patch_timeline(patch_scores: np.ndarray, labels: list[str]) -> list[dict[str
     return rows
 
 
-def classify_waveform(yamnet: Yamnet, waveform: np.ndarray, k: int = 5, timeline: bool = False) -> dict[str, Any]:
-    """YAMNet's mean-over-patches top-k for one 16 kHz waveform (plus the per-patch timeline)."""
-    out = yamnet(waveform)
+def describe_scores(
+    patch_scores: np.ndarray, labels: list[str], num_samples: int, k: int = 5, timeline: bool = False
+) -> dict[str, Any]:
+    """The JSON of one file: duration, top-k of the mean over patches, and optionally each patch's top class.
+
+    Shared by ``classify`` (YAMNet's 521 scores) and ``predict`` (an export's head probabilities, whose
+    mean over patches is exactly its ``clip_scores``), so both commands print the same shape.
+    """
     result: dict[str, Any] = {
-        "duration": round(len(waveform) / SAMPLE_RATE, 3),
-        "top": top_k(out.scores.mean(axis=0), yamnet.class_names, k),
+        "duration": round(num_samples / SAMPLE_RATE, 3),
+        "top": top_k(patch_scores.mean(axis=0), labels, k),
     }
     if timeline:
-        result["timeline"] = patch_timeline(out.scores, yamnet.class_names)
+        result["timeline"] = patch_timeline(patch_scores, labels)
     return result
+
+
+def yamnet_patch_scores(yamnet: Yamnet, waveform: np.ndarray) -> np.ndarray:
+    """YAMNet's per-patch scores ``[N, 521]``, in chunks of patches for long inputs (see :mod:`.chunks`)."""
+    return run_chunked(lambda wave: {"scores": yamnet(wave).scores}, waveform, keep=("scores",))["scores"]
+
+
+def classify_waveform(yamnet: Yamnet, waveform: np.ndarray, k: int = 5, timeline: bool = False) -> dict[str, Any]:
+    """YAMNet's mean-over-patches top-k for one 16 kHz waveform (plus the per-patch timeline)."""
+    return describe_scores(yamnet_patch_scores(yamnet, waveform), yamnet.class_names, len(waveform), k, timeline)
 
 
 def each_file(
@@ -58,23 +74,24 @@ def each_file(
     classify: Callable[[np.ndarray], dict[str, Any]],
     on_result: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[list[dict[str, Any]], list[PipelineError]]:
-    """Load each file and classify its waveform; a file that fails is collected and the rest still run.
+    """Load each file and classify its waveform; a file that fails is reported and the rest still run.
 
-    Shared by ``classify`` (YAMNet's classes) and ``predict`` (an exported model's classes), so both
-    report bad files and shape their JSON the same way.
+    Returns one entry per file, in order: a failed file's entry is ``{"file", "error"}`` (so JSON
+    output has one entry per file), and the errors themselves for the caller to print. Shared by
+    ``classify`` and ``predict``.
     """
-    results: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
     errors: list[PipelineError] = []
     for path in paths:
         try:
-            result = {"file": str(path), **classify(load_audio(path))}
+            entry = {"file": str(path), **classify(load_audio(path))}
         except PipelineError as err:
             errors.append(err)
-            continue
-        results.append(result)
+            entry = {"file": str(path), "error": getattr(err, "problem", str(err))}
+        entries.append(entry)
         if on_result is not None:
-            on_result(result)
-    return results, errors
+            on_result(entry)
+    return entries, errors
 
 
 def classify_files(
