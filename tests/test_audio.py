@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import tracemalloc
 from pathlib import Path
@@ -115,6 +116,11 @@ def make_bad_files(folder: Path) -> dict[str, tuple[Path, str]]:
     write(folder / "inf.wav", np.array([0.0, np.inf, 0.1] * 2000, np.float32), 16000, "FLOAT")
     (folder / "song.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A \x00\x00\x02\x00M4A isommp42" + bytes(500))
     _wav_with_codec(folder / "wma.wav", 0x0161)
+    tag = b"TIT2" + (6).to_bytes(4, "big") + b"\x00\x00\x03hello"  # an ID3v2 tag and no audio frame
+    (folder / "tag_only.mp3").write_bytes(b"ID3\x04\x00\x00" + bytes([0, 0, 0, len(tag)]) + tag)
+    fifo = folder / "stream.wav"
+    if not fifo.exists():
+        os.mkfifo(fifo)
     return {
         "missing": (folder / "missing.wav", "file not found"),
         "folder": (folder, "is a folder"),
@@ -127,6 +133,9 @@ def make_bad_files(folder: Path) -> dict[str, tuple[Path, str]]:
         "inf": (folder / "inf.wav", "NaN or infinite"),
         "unsupported container": (folder / "song.m4a", "unsupported audio format '.m4a'"),
         "unsupported codec": (folder / "wma.wav", "not a readable audio file"),
+        "mp3 tag only": (folder / "tag_only.mp3", "no decodable audio"),
+        "fifo": (fifo, "named pipe (FIFO)"),
+        "device": (Path("/dev/zero"), "is a device"),
     }
 
 
@@ -144,6 +153,9 @@ def make_bad_files(folder: Path) -> dict[str, tuple[Path, str]]:
         "inf",
         "unsupported container",
         "unsupported codec",
+        "mp3 tag only",
+        "fifo",
+        "device",
     ],
 )
 def test_bad_input_raises_one_line_naming_the_file(tmp_path, kind):

@@ -68,7 +68,11 @@ def test_bad_files_are_reported_by_name_and_the_rest_still_run(tmp_path):
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     results = json.loads(proc.stdout)
-    assert [r["file"] for r in results] == [str(CROW)]
+    # One JSON entry per file, in order: the good one with its classes, each bad one with its error.
+    assert [r["file"] for r in results] == [str(CROW), *(str(path) for path, _ in bad.values())]
+    assert "top" in results[0] and "error" not in results[0]
+    for entry, (_, phrase) in zip(results[1:], bad.values(), strict=True):
+        assert set(entry) == {"file", "error"} and phrase in entry["error"], entry
     error_lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(error_lines) == len(bad)
     for path, phrase in bad.values():

@@ -139,7 +139,7 @@ def test_export_writes_layout_metadata_and_checksums(classifier_export):
         assert set(copy["files"]) == {p.name for p in folder.iterdir() if p.name != "metadata.json"}
     card = (classifier_export / "README.md").read_text()
     assert "loadClassifier" in card and "dog" in card and "tfjs-uint8" in card
-    assert not list(classifier_export.glob(".export-*"))
+    assert not list(classifier_export.glob(".staging-*"))
 
 
 def test_quantization_touches_network_weights_only_and_meets_size_goal(classifier_export):
@@ -177,7 +177,7 @@ def test_failed_export_leaves_previous_export_intact(yamnet, classifier_export, 
     with pytest.raises(convert.ConversionError):
         export_model(classifier_export, yamnet)  # fails after the new SavedModel was written to staging
     assert file_hashes(classifier_export, skip_names=()) == before
-    assert not list(classifier_export.glob(".export-*"))
+    assert not list(classifier_export.glob(".staging-*"))
 
 
 def test_unwritable_target_is_a_one_line_error(yamnet, tmp_path, classifier_export):
@@ -192,7 +192,7 @@ def test_unwritable_target_is_a_one_line_error(yamnet, tmp_path, classifier_expo
     shutil.copy(classifier_export / "head.json", tmp_path / "head.json")
     from pipeline import export as export_module
 
-    with pytest.raises(ExportError, match="cannot write"), export_module.staged(target):
+    with pytest.raises(ExportError, match="cannot write"), export_module._staged_export(target, "classifier"):
         pass
 
 
@@ -222,3 +222,38 @@ def test_export_without_head_is_a_one_line_error(tmp_path):
     result = CliRunner().invoke(app, ["export", str(tmp_path)])
     assert result.exit_code == 1
     assert "head.keras not found" in result.output and "Traceback" not in result.output
+
+
+def _copy_export(src, dst, with_tfjs: bool = False):
+    """A copy of an export folder (without the TF.js variants unless asked: they are not needed here)."""
+    ignore = None if with_tfjs else shutil.ignore_patterns("tfjs*")
+    shutil.copytree(src, dst, ignore=ignore)
+    return dst
+
+
+@pytest.mark.parametrize("drop", [1, 3])
+def test_predict_refuses_labels_that_do_not_match_the_model(classifier_export, tmp_path, drop):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    copy = _copy_export(classifier_export, tmp_path / "copy")
+    metadata = json.loads((copy / "metadata.json").read_text())
+    metadata["labels"] = metadata["labels"][drop:]  # siren would be printed as the next class's name
+    (copy / "metadata.json").write_text(json.dumps(metadata))
+    clip = esc50_clips_of("rooster", 1, fold=5)[0]
+    result = CliRunner().invoke(app, ["predict", str(copy), str(clip)])
+    assert (result.exit_code == 1 and result.exception is None) or isinstance(result.exception, SystemExit)
+    assert f"{4 - drop} labels but the model's clip_scores has 4 values" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_predict_refuses_a_saved_model_that_is_not_the_exported_one(classifier_export, tmp_path):
+    from pipeline.metadata import ArtifactError
+    from pipeline.predict import load_exported
+
+    copy = _copy_export(classifier_export, tmp_path / "copy")
+    with open(copy / "saved_model" / "saved_model.pb", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(ArtifactError, match=r"saved_model\.pb: differs"):
+        load_exported(copy)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -82,7 +85,9 @@ def test_quantized_variants_have_their_own_bounds_via_cli(classifier_export):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "node-wasm" in proc.stdout and "float16" in proc.stdout and "uint8" in proc.stdout
-    saved = json.loads((classifier_export / "parity.json").read_text())
+    # A fuller parity.json may already be there (other tests): a narrower run then goes beside it.
+    written = next(line.split("wrote ", 1)[1].split()[0] for line in proc.stderr.splitlines() if "wrote " in line)
+    saved = json.loads(Path(written).read_text())
     uint8 = saved["variants"]["uint8"]["node-wasm"]["outputs"]
     float16 = saved["variants"]["float16"]["node-wasm"]["outputs"]
     # Quantization moves the network's outputs, never the front end (log_mel stays float32-exact).
@@ -110,3 +115,65 @@ def test_bad_requests_are_one_line_errors(classifier_export, tmp_path):
         run_parity(classifier_export, n_clips=1)  # the fixture's report.json names no data set
     proc = run_cli("parity", tmp_path / "nothing-here", "--data", ESC50_DIR)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
+
+
+def _copy(classifier_export, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(classifier_export, copy, ignore=shutil.ignore_patterns("parity*.json", "site"))
+    return copy
+
+
+def test_another_models_json_or_wrong_labels_are_named_before_running(classifier_export, tmp_path):
+    copy = _copy(classifier_export, tmp_path)
+    shutil.copy(copy / "tfjs-float16" / "model.json", copy / "tfjs" / "model.json")
+    with pytest.raises(ParityError, match=r"tfjs/model.json: differs .* from another model"):
+        run_parity(copy, n_clips=1, runtimes=["node-wasm"], data=ESC50_DIR)
+    shutil.copy(classifier_export / "tfjs" / "model.json", copy / "tfjs" / "model.json")
+    metadata = json.loads((copy / "tfjs" / "metadata.json").read_text())
+    metadata["labels"].append("extra")
+    (copy / "tfjs" / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(ParityError, match="5 labels but the model's clip_scores has 4 values"):
+        run_parity(copy, n_clips=1, runtimes=["node-wasm"], data=ESC50_DIR)
+
+
+def test_missing_variant_hint_is_a_command_that_works(classifier_export, tmp_path):
+    copy = _copy(classifier_export, tmp_path)
+    shutil.rmtree(copy / "tfjs-uint8")
+    with pytest.raises(ParityError, match=rf"run `yamnet-tfjs export {copy} --quantize uint8`"):
+        run_parity(copy, quantizations=["uint8"], data=ESC50_DIR)
+    shutil.rmtree(copy / "tfjs")
+    with pytest.raises(ParityError) as info:
+        run_parity(copy, data=ESC50_DIR)
+    assert f"run `yamnet-tfjs export {copy}`" in str(info.value) and "float32" not in str(info.value)
+
+
+def test_a_quick_run_never_overwrites_the_fuller_record(classifier_export, tmp_path):
+    copy = _copy(classifier_export, tmp_path)
+    full = run_parity(copy, n_clips=2, runtimes=["node-wasm"], data=ESC50_DIR, edge=False, keep_complete=True)
+    assert full["written_to"] == str(copy / "parity.json")
+    recorded = (copy / "parity.json").read_text()
+    proc = run_cli("parity", copy, "-r", "node-wasm", "-n", "1", "--no-edge-cases", "--data", ESC50_DIR)
+    assert proc.returncode == 0, proc.stderr
+    assert "parity-partial.json" in proc.stderr and "kept" in proc.stderr
+    assert (copy / "parity.json").read_text() == recorded
+    assert len(json.loads((copy / "parity-partial.json").read_text())["cases"]) == 1
+
+
+def test_parity_runs_from_another_folder_on_the_data_report_json_names(classifier_export, tmp_path, monkeypatch):
+    copy = _copy(classifier_export, tmp_path)
+    report = json.loads((copy / "report.json").read_text())
+    report["dataset"] = {"root": str(ESC50_DIR.resolve())}  # as `train` now records it: absolute
+    (copy / "report.json").write_text(json.dumps(report))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    exe = Path(sys.executable).with_name("yamnet-tfjs")
+    proc = subprocess.run(
+        [str(exe), "parity", str(copy), "-r", "node-wasm", "-n", "1", "--no-edge-cases"],
+        cwd=elsewhere, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report["dataset"] = {"root": "../shared/datasets/esc50"}  # a 0.1.0 report: relative to where train ran
+    (copy / "report.json").write_text(json.dumps(report))
+    monkeypatch.chdir(elsewhere)
+    with pytest.raises(ParityError, match="pass --data"):
+        run_parity(copy, n_clips=1, runtimes=["node-wasm"])

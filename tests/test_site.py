@@ -21,14 +21,18 @@ from pipeline.site import SITE_MARKER, SiteError, build_site, make_server
 
 
 def _fake_export(root: Path) -> Path:
-    """An export folder with tfjs/model.json, a weight shard and metadata.json."""
+    """An export folder with tfjs/model.json, a weight shard and a metadata.json that lists their sha256."""
+    from pipeline.metadata import file_hashes
+
     tfjs = root / "tfjs"
     tfjs.mkdir(parents=True)
     (tfjs / "model.json").write_text(
         json.dumps({"format": "graph-model", "weightsManifest": [{"paths": ["group1-shard1of1.bin"], "weights": []}]})
     )
     (tfjs / "group1-shard1of1.bin").write_bytes(b"\0" * 16)
-    (tfjs / "metadata.json").write_text(json.dumps({"labels": ["a", "b"], "sample_rate": 16000}))
+    outputs = [{"name": "clip_scores", "node": "Identity:0", "shape": [2]}]
+    metadata = {"labels": ["a", "b"], "sample_rate": 16000, "outputs": outputs, "files": file_hashes(tfjs)}
+    (tfjs / "metadata.json").write_text(json.dumps(metadata))
     return root
 
 
@@ -68,7 +72,10 @@ def test_site_is_self_contained(export_dir: Path, tmp_path: Path) -> None:
 
 
 def test_metadata_from_the_export_root_when_the_model_folder_lacks_it(export_dir: Path, tmp_path: Path) -> None:
-    (export_dir / "tfjs" / "metadata.json").rename(export_dir / "metadata.json")
+    metadata = json.loads((export_dir / "tfjs" / "metadata.json").read_text())
+    metadata["files"] = {f"tfjs/{name}": digest for name, digest in metadata["files"].items()}
+    (export_dir / "metadata.json").write_text(json.dumps(metadata))
+    (export_dir / "tfjs" / "metadata.json").unlink()
     out = build_site(export_dir, tmp_path / "site")
     assert json.loads((out / "model" / "metadata.json").read_text())["labels"] == ["a", "b"]
 
@@ -198,3 +205,50 @@ def test_cli_site_builds_and_reports_errors(export_dir: Path, tmp_path: Path) ->
     bad = subprocess.run([exe, "site", str(tmp_path / "missing"), str(tmp_path / "s2")], capture_output=True, text=True)
     assert bad.returncode == 1
     assert "no such export folder" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# --- an export is checked before it is published ----------------------------------------------
+
+
+def _with_signature(export_dir: Path, width: int) -> None:
+    """Give the fake model.json a signature whose clip_scores has ``width`` values; re-record the hashes."""
+    from pipeline.metadata import file_hashes
+
+    tfjs = export_dir / "tfjs"
+    model = json.loads((tfjs / "model.json").read_text())
+    shape = {"dim": [{"size": str(width)}]}
+    model["signature"] = {
+        "inputs": {"waveform": {"name": "waveform:0", "tensorShape": {"dim": [{"size": "-1"}]}}},
+        "outputs": {"clip_scores": {"name": "Identity:0", "tensorShape": shape}},
+    }
+    (tfjs / "model.json").write_text(json.dumps(model))
+    metadata = json.loads((tfjs / "metadata.json").read_text())
+    metadata["files"] = file_hashes(tfjs)
+    (tfjs / "metadata.json").write_text(json.dumps(metadata))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (
+            lambda e: (e / "tfjs" / "group1-shard1of1.bin").write_bytes(b"\0" * 8),
+            "truncated, corrupted or from another",
+        ),
+        (
+            lambda e: (e / "tfjs" / "model.json").write_text('{"format": "graph-model", "weightsManifest": []}'),
+            "sha256",
+        ),
+        (lambda e: _with_signature(e, 3), "2 labels but the model's clip_scores has 3 values"),
+    ],
+    ids=["truncated-shard", "another-model-json", "label-count"],
+)
+def test_a_damaged_or_mismatched_export_is_never_published(export_dir: Path, tmp_path: Path, damage, message) -> None:
+    damage(export_dir)
+    with pytest.raises(SiteError, match=message):
+        build_site(export_dir, tmp_path / "site")
+    assert not (tmp_path / "site").exists()
+
+
+def test_a_matching_signature_is_published(export_dir: Path, tmp_path: Path) -> None:
+    _with_signature(export_dir, 2)
+    assert (build_site(export_dir, tmp_path / "site") / "index.html").is_file()
