@@ -14,19 +14,21 @@ import json
 import os
 from pathlib import Path
 
-from pipeline.parity import BOUNDS, OUTPUTS, RUNTIMES, TOP1_REQUIRED, run_parity
+from pipeline.layout import CASE_KINDS, OUTPUTS, VARIANTS, ParityRow, parity_record
+from pipeline.parity import run_parity
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 
 
-def _cell(result: dict, name: str, kind: str) -> str:
-    measured = result["outputs"].get(name, {}).get(kind)
+def _cell(row: ParityRow, name: str, kind: str) -> str:
+    measured = row.measured.get(name, {}).get(kind)
     return "-" if measured is None else f"{measured['max']:.1e} / {measured['mean']:.0e}"
 
 
 def render(report: dict) -> str:
     """docs/parity.md from a parity report."""
+    record = parity_record(report)
     lines = [
         "# Parity: Python vs JavaScript",
         "",
@@ -36,52 +38,49 @@ def render(report: dict) -> str:
         "uses: in Node (pure `@tensorflow/tfjs` cpu, and `@tensorflow/tfjs-backend-wasm`) and in headless Debian",
         "Chromium driven by Playwright (cpu, wasm, webgl). Raw numbers: `docs/parity.json`.",
         "",
-        "Cases: " + ", ".join(f"{c['name']} ({c['kind']}, {c['seconds']:g} s)" for c in report["cases"]) + ".",
+        "Cases: " + ", ".join(f"{c['name']} ({c['kind']}, {c['seconds']:g} s)" for c in record.cases) + ".",
         "",
     ]
-    for q, runtimes in report["variants"].items():
+    for q in dict.fromkeys(row.variant for row in record.rows):
+        rows = [row for row in record.rows if row.variant == q]
+        bounds = VARIANTS[q].bounds
         lines += [f"## {q} model vs the float32 Python SavedModel", ""]
-        for kind in ("clip", "synthetic"):
-            head = " | ".join(f"{n} (bound {BOUNDS[q][kind][n]:.0e})" for n in OUTPUTS)
+        for kind in CASE_KINDS:
+            head = " | ".join(f"{n} (bound {bounds[kind][n]:.0e})" for n in OUTPUTS)
             lines += [
                 f"Max / mean abs difference, **{'real audio' if kind == 'clip' else 'synthetic edge cases'}**:",
                 "",
                 f"| runtime | backend | {head} |",
                 "|---|---|" + "---|" * len(OUTPUTS),
             ]
-            for runtime, r in runtimes.items():
-                if "outputs" not in r:
-                    lines.append(f"| {runtime} | failed: {r.get('error', '')} |" + " |" * len(OUTPUTS))
+            for row in rows:
+                if row.error is not None:
+                    lines.append(f"| {row.runtime} | failed: {row.error} |" + " |" * len(OUTPUTS))
                     continue
-                cells = " | ".join(_cell(r, n, kind) for n in OUTPUTS)
-                lines.append(f"| {runtime} | {r['backend']} | {cells} |")
+                cells = " | ".join(_cell(row, n, kind) for n in OUTPUTS)
+                lines.append(f"| {row.runtime} | {row.backend} | {cells} |")
             lines.append("")
         lines += [
-            f"Top-1 agreement on real audio (required: {TOP1_REQUIRED[q]:.0%}) and speed:",
+            f"Top-1 agreement on real audio (required: {VARIANTS[q].top1:.0%}) and speed:",
             "",
             "| runtime | head top-1 | YAMNet top-1 | ms per s of audio | ms, 5 s clip (median over clips) | ok |",
             "|---|---|---|---|---|---|",
         ]
-        for runtime, r in runtimes.items():
-            if "outputs" not in r:
+        for row in rows:
+            if row.error is not None:
                 continue
-            per_clip = sorted(ms for c, ms in r["ms_per_case"].items() if _seconds(report, c) == 5.0)
+            per_clip = sorted(ms for c, ms in row.ms_per_case.items() if _seconds(report, c) == 5.0)
             median = per_clip[len(per_clip) // 2] if per_clip else float("nan")
-            t = r["top1"]
+            (head_agree, head_total), (yam_agree, yam_total) = row.top1["clip_scores"], row.top1["yamnet"]
             lines.append(
-                f"| {runtime} | {t['clip_scores']['agree']}/{t['clip_scores']['total']} | "
-                f"{t['yamnet']['agree']}/{t['yamnet']['total']} | {r['ms_per_audio_second']:.1f} | {median:.0f} | "
-                f"{'yes' if r['ok'] else 'NO: ' + '; '.join(r['failures'])} |"
+                f"| {row.runtime} | {head_agree}/{head_total} | {yam_agree}/{yam_total} | "
+                f"{row.ms_per_audio_second:.1f} | {median:.0f} | "
+                f"{'yes' if row.ok else 'NO: ' + '; '.join(row.failures)} |"
             )
         lines.append("")
-    webgl = [
-        r["info"].get("webgl_renderer")
-        for v in report["variants"].values()
-        for name, r in v.items()
-        if name == "chromium-webgl" and "info" in r
-    ]
+    webgl = [row.info.get("webgl_renderer") for row in record.rows if row.runtime == "chromium-webgl"]
     lines += [
-        f"Python (TensorFlow, 2 cores): {report['python']['ms_per_audio_second']:.1f} ms per second of audio.",
+        f"Python (TensorFlow, 2 cores): {record.python_ms_per_audio_second:.1f} ms per second of audio.",
         "",
         "## What limits the agreement",
         "",
@@ -114,9 +113,9 @@ def main() -> None:
     report = run_parity(
         args.export,
         n_clips=args.clips,
-        runtimes=RUNTIMES,
+        runtimes=None,
         quantizations=("float32", "float16", "uint8"),
-        on_step=print,
+        on_message=print,
         write=False,
     )
     report["load_average"] = os.getloadavg()

@@ -23,13 +23,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pipeline.audio import load_audio  # noqa: E402
-from pipeline.convert import weights_bytes  # noqa: E402
 from pipeline.datasets import load_dataset  # noqa: E402
 from pipeline.embeddings import default_cache_dir  # noqa: E402
 from pipeline.export import export_model  # noqa: E402
-from pipeline.node import run_in_node  # noqa: E402
+from pipeline.export.convert import weights_bytes  # noqa: E402
+from pipeline.js.node import run_in_node  # noqa: E402
 from pipeline.predict import load_exported  # noqa: E402
-from pipeline.train import TrainConfig, train  # noqa: E402
+from pipeline.training import TrainConfig, train  # noqa: E402
 from pipeline.yamnet import load_yamnet  # noqa: E402
 
 ESC50 = REPO.parent / "shared" / "datasets" / "esc50"
@@ -151,7 +151,7 @@ pure TF.js ({backend} backend, through `web_demo/src/model.js`), by each TF.js v
   0.8 MB weight.
 - The uint8 variant is **mixed**: network tensors of 20,000 elements or more (pointwise convolutions and
   dense layers, ~95 % of the bytes) are uint8, smaller ones (biases, depthwise 3x3 kernels, the first
-  convolution) float16 (`pipeline/convert.py`, `UINT8_MIN_ELEMENTS`). TF.js gives each tensor one affine
+  convolution) float16 (`pipeline/convert.py`, `BIG_TENSOR_ELEMENTS`). TF.js gives each tensor one affine
   uint8 scale, which small tensors take badly. Measured once with the earlier embedding-only head (fold 5,
   400 clips, Node wasm): all-uint8 4.08 MB, 85.75 % (-1.0 pt vs float32 TF.js, 95.25 % top-1 agreement
   with Python); mixed 4.18 MB, 87.75 % (+1.0 pt). One fold of 400 clips moves in steps of 0.25 points,

@@ -83,7 +83,8 @@ def main() -> None:
     from pipeline.datasets import load_dataset
     from pipeline.embeddings import embed_dataset
     from pipeline.tfenv import tf
-    from pipeline.train import TrainConfig, cross_validate
+    from pipeline.training import TrainConfig
+    from pipeline.training.evaluation import cross_validate
     from pipeline.yamnet import load_yamnet
 
     tf().config.experimental.enable_op_determinism()

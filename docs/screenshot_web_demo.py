@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.audio import load_audio
-from pipeline.browser import fake_microphone_wav, launch_chromium
 from pipeline.constants import SAMPLE_RATE
-from pipeline.site import build_site, make_server
+from pipeline.js.browser import fake_microphone_wav, launch_chromium
+from pipeline.js.site import build_site, make_server
 
 REPO = Path(__file__).resolve().parents[1]
 AUDIO = REPO.parent / "shared" / "datasets" / "esc50" / "audio"

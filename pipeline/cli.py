@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from . import __version__
 from .console import error, info, out_console, progress
-from .constants import DEFAULT_LAYERS, DEFAULT_YAMNET_HANDLE, YAMNET_ENV_VAR
+from .constants import DEFAULT_LAYERS, DEFAULT_YAMNET_HANDLE, FEATURE_ORDER, LAYER_WIDTHS, YAMNET_ENV_VAR
 from .errors import PipelineError
 
 app = typer.Typer(
@@ -253,6 +253,31 @@ TestFoldsOption = Annotated[
 ]
 
 
+def parse_features(layers: str = DEFAULT_LAYERS, with_scores: bool = False) -> tuple[str, ...]:
+    """The head's features for ``--layers`` (``9-13``, ``11,13`` or ``none``) and ``--with-scores``.
+
+    Always the embedding first; then YAMNet's scores and the named blocks, in ``FEATURE_ORDER``.
+    """
+    text = layers.strip().lower()
+    blocks: set[int] = set()
+    if text not in ("", "none"):
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            try:
+                first, last = int(lo), int(hi or lo)
+            except ValueError:
+                raise PipelineError(f"--layers: '{part.strip()}' is not a block number or range like 9-13") from None
+            blocks.update(range(first, last + 1))
+        unknown = sorted(blocks - set(LAYER_WIDTHS))
+        if unknown:
+            raise PipelineError(
+                f"--layers: block(s) {unknown} not available; choose from {min(LAYER_WIDTHS)}-{max(LAYER_WIDTHS)} "
+                "(block 14 is the embedding, always used) or 'none'"
+            )
+    wanted = {"embeddings", *(f"layer{k}" for k in blocks)} | ({"yamnet_scores"} if with_scores else set())
+    return tuple(f for f in FEATURE_ORDER if f in wanted)
+
+
 def _train_config(
     seed: int,
     epochs: int,
@@ -264,11 +289,11 @@ def _train_config(
     folds: str | None,
 ):
     """The TrainConfig both `train` and `run` build from the same options (None: TrainConfig's default)."""
-    from .train import TrainConfig, feature_names
+    from .training import TrainConfig
 
     default = TrainConfig()
     return TrainConfig(
-        features=feature_names(layers, with_scores),
+        features=parse_features(layers, with_scores),
         max_epochs=epochs,
         ensemble=default.ensemble if ensemble is None else ensemble,
         hidden=default.hidden if hidden is None else hidden,
@@ -298,7 +323,7 @@ def train(
 ) -> None:
     """Train a classifier head on a data set: cross-validate, train on all data, write head + report to --out."""
     from .layout import check_output_dir
-    from .train import train as run_training
+    from .training import train as run_training
     from .yamnet import load_yamnet
 
     with user_errors():
@@ -314,7 +339,7 @@ def train(
                 out,
                 cfg,
                 cache_dir,
-                on_event=info,
+                on_message=info,
                 on_progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     cv = result.report["cv"]
@@ -357,7 +382,7 @@ def export(
     from .yamnet import load_yamnet
 
     with user_errors():
-        metadata = export_model(model_dir, load_yamnet(yamnet), _quantizations(quantize), on_step=info)
+        metadata = export_model(model_dir, load_yamnet(yamnet), _quantizations(quantize), on_message=info)
     for kind, variant in metadata["variants"].items():
         info(f"  {kind:<8} {model_dir / variant['dir']}  {variant['weights_bytes'] / 1e6:.2f} MB")
     info(f"exported {model_dir} ({len(metadata['labels'])} classes)")
@@ -379,7 +404,7 @@ def export_yamnet_cmd(
 
     with user_errors():
         check_output_dir(out_dir)
-        metadata = export_yamnet(out_dir, load_yamnet(yamnet), _quantizations(quantize or ["none"]), on_step=info)
+        metadata = export_yamnet(out_dir, load_yamnet(yamnet), _quantizations(quantize or ["none"]), on_message=info)
     for kind, variant in metadata["variants"].items():
         info(f"  {kind:<8} {out_dir / variant['dir']}  {variant['weights_bytes'] / 1e6:.2f} MB")
 
@@ -426,7 +451,7 @@ def site(
 
     Page, model, metadata and TF.js with its wasm binaries (vendored, no CDN; works offline).
     """
-    from .site import build_site
+    from .js.site import build_site
 
     with user_errors():
         built = build_site(export_dir, out, variant=variant)
@@ -442,7 +467,7 @@ def serve(
     ] = False,
 ) -> None:
     """Serve a built site on 127.0.0.1 only (never anything outside SITE_DIR). Ctrl+C stops it."""
-    from .site import make_server
+    from .js.site import make_server
 
     with user_errors():
         server = make_server(site_dir, port=port, isolate=isolate)
@@ -451,10 +476,6 @@ def serve(
             server.serve_forever()
         finally:
             server.server_close()
-
-
-PARITY_COLUMNS = ("head", "clip", "yamnet", "embed", "log_mel")
-"""Short names of the five outputs (scores, clip_scores, yamnet_scores, embeddings, log_mel) in tables."""
 
 
 @app.command()
@@ -492,32 +513,25 @@ def parity(
     Same 16 kHz waveforms on both sides; writes EXPORT_DIR/parity.json (max/mean abs diff per output,
     top-1 agreement, ms per second of audio) and exits 1 when a bound breaks.
     """
-    from rich.table import Table
-
-    from .parity import RUNTIMES, run_parity, summary_rows
+    from .layout import parity_record
+    from .parity import run_parity
 
     with user_errors():
         report = run_parity(
             export_dir,
             n_clips=clips,
-            runtimes=runtimes or RUNTIMES,
+            runtimes=runtimes,
             quantizations=quantize or ("float32",),
             data=data,
             edge=edge_cases,
-            on_step=info,
+            on_message=info,
             keep_complete=True,
         )
-    python_speed = report["python"]["ms_per_audio_second"]
-    table = Table(title=f"parity vs Python: max abs diff on real clips (Python: {python_speed:.1f} ms per s of audio)")
-    for column in ("model", "runtime", "backend", *PARITY_COLUMNS, "top-1 head·yamnet", "ms/s", "ok"):
-        table.add_column(column, no_wrap=True)
-    for row in summary_rows(report):
-        table.add_row(*row[:-1], "yes" if row[-1] == "ok" else "[red]NO[/]")
-    out_console.print(table)
-    for q, results in report["variants"].items():
-        for runtime, result in results.items():
-            for failure in result["failures"]:
-                error(f"{q} {runtime}: {failure}")
+    record = parity_record(report)
+    out_console.print(_parity_table(record))
+    for row in record.rows:
+        for failure in row.failures:
+            error(f"{row.variant} {row.runtime}: {failure}")
     written = Path(report["written_to"])
     if written.name != "parity.json":
         info(f"wrote {written} (parity.json holds a fuller earlier run: more runtimes, variants or clips; kept)")
@@ -550,6 +564,12 @@ def run(
         str, typer.Option("--site-variant", help="Model the demo site ships: tfjs, tfjs-float16 or tfjs-uint8.")
     ] = "tfjs",
     force: Annotated[bool, typer.Option("--force", help="Run every stage even if its inputs are unchanged.")] = False,
+    until: Annotated[
+        str,
+        typer.Option(
+            "--until", help="Stop after this stage: train, export, parity or site (the report is always written)."
+        ),
+    ] = "site",
     seed: SeedOption = 0,
     data_format: DataFormatOption = "auto",
     manifest: ManifestOption = None,
@@ -571,10 +591,12 @@ def run(
     Exit code 1 if parity breaks a bound.
     """
     from .layout import check_output_dir
-    from .run import RunOptions, run_pipeline
+    from .run import STAGES, RunOptions, run_pipeline
     from .yamnet import load_yamnet
 
     with user_errors():
+        if until not in STAGES:
+            raise PipelineError(f"--until takes one of {', '.join(STAGES)}, got '{until}'")
         dataset, cache_dir = _load_data(data, data_format, manifest, cache, classes)
         check_output_dir(out, dataset.root)  # before any work: never a file, the data, or someone's folder
         cfg = _train_config(seed, epochs, with_scores, layers, ensemble, hidden, shifted, folds)
@@ -585,6 +607,7 @@ def run(
             parity_edge_cases=edge_cases,
             site_variant=site_variant,
             force=force,
+            until=until,
         )
         model = load_yamnet(yamnet)
         with progress("clips") as bar:
@@ -593,11 +616,49 @@ def run(
             def on_progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total, visible=True)
 
-            result = run_pipeline(dataset, model, out, cfg, cache_dir, options, say=info, on_progress=on_progress)
+            result = run_pipeline(
+                dataset, model, out, cfg, cache_dir, options, on_message=_stage_lines, on_progress=on_progress
+            )
     _print_headline(result)
     if not result.ok:
         error("parity bounds broken: see exported parity.json / report.html")
         raise typer.Exit(1)
+
+
+def _parity_table(record):
+    """The parity record as a table: worst diff per output on real clips, top-1 agreement, speed."""
+    from rich.table import Table
+
+    from .layout import OUTPUTS
+
+    python = record.python_ms_per_audio_second
+    table = Table(title=f"parity vs Python: max abs diff on real clips (Python: {python:.1f} ms per s of audio)")
+    shorts = [o.short for o in OUTPUTS.values()]
+    for column in ("model", "runtime", "backend", *shorts, "top-1 head·yamnet", "ms/s", "ok"):
+        table.add_column(column, no_wrap=True)
+    for row in record.rows:
+        if row.error is not None:
+            table.add_row(row.variant, row.runtime, "-", *["-"] * len(shorts), "-", "-", "[red]did not run[/]")
+            continue
+        diffs = ["-" if row.worst[name] is None else f"{row.worst[name]:.1e}" for name in OUTPUTS]
+        top1 = " · ".join(f"{agree}/{total}" for agree, total in row.top1.values())
+        speed = "-" if row.ms_per_audio_second is None else f"{row.ms_per_audio_second:.1f}"
+        table.add_row(
+            row.variant, row.runtime, row.backend or "-", *diffs, top1, speed, "yes" if row.ok else "[red]NO[/]"
+        )
+    return table
+
+
+def _stage_lines(message: str) -> None:
+    """``run``'s progress lines, with the stage name in bold (e.g. "train …", "export: up to date, skipped")."""
+    from .run import STAGES
+
+    name, sep, rest = message.partition(" ")
+    stage = name.rstrip(":")
+    if stage in (*STAGES, "report"):
+        info(f"[bold]{escape(name)}[/]{sep}{escape(rest)}")
+    else:
+        info(escape(message))
 
 
 def _print_headline(result) -> None:
@@ -609,14 +670,18 @@ def _print_headline(result) -> None:
     out_console.print(f"\n[bold]done[/] ({stages})")
     if h.get("cv_mean_accuracy") is not None:
         folds = " ".join(f"{a:.3f}" for a in h["cv_fold_accuracy"])
-        out_console.print(f"  accuracy   {h['cv_mean_accuracy']:.4f} mean clip accuracy ({h['scheme']}; folds {folds})")
+        scheme = escape(str(h["scheme"]))
+        out_console.print(f"  accuracy   {h['cv_mean_accuracy']:.4f} mean clip accuracy ({scheme}; folds {folds})")
     sizes = ", ".join(f"{kind} {size / 1e6:.2f} MB" for kind, size in h["model_bytes"].items() if size)
-    out_console.print(f"  model      {sizes}")
-    worst = ", ".join(f"{name} {value:.1e}" for name, value in h["parity_worst_float32"].items())
-    verdict = "all within bounds" if h["parity_ok"] else "[red]BOUNDS BROKEN[/]"
-    out_console.print(f"  parity     {verdict} on {', '.join(h['parity_runtimes'])} (max abs diff: {worst})")
-    out_console.print(f"  report     {h['report']}")
-    out_console.print(f"  web demo   {h['site']}  (yamnet-tfjs serve {h['site']})")
+    if sizes:
+        out_console.print(f"  model      {sizes}")
+    if h["parity_ok"] is not None:
+        worst = ", ".join(f"{name} {value:.1e}" for name, value in h["parity_worst_float32"].items())
+        verdict = "all within bounds" if h["parity_ok"] else "[red]BOUNDS BROKEN[/]"
+        out_console.print(f"  parity     {verdict} on {', '.join(h['parity_runtimes'])} (max abs diff: {worst})")
+    out_console.print(f"  report     {escape(h['report'])}")
+    if "site" in result.stages:
+        out_console.print(f"  web demo   {escape(h['site'])}  (yamnet-tfjs serve {escape(h['site'])})")
 
 
 def main() -> None:

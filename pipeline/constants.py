@@ -34,7 +34,7 @@ EMBEDDING_DIM = 1024
 LAYER_WIDTHS = {9: 512, 10: 512, 11: 512, 12: 512, 13: 1024}
 """Channels of YAMNet's separable blocks 9-13 (Google's ``layer9`` .. ``layer13``; the embedding is
 the spatial mean of ``layer14``). The spatial mean of each block's output is a per-patch feature a
-head may read as well: on ESC-50 they buy ~2 points over the embedding alone (docs/training.md)."""
+head may read as well: on ESC-50 they buy accuracy over the embedding alone (docs/training.md)."""
 
 DEFAULT_LAYERS = "9-13"
 """The blocks whose pooled outputs the default head reads besides the embedding (``--layers``)."""
@@ -49,6 +49,9 @@ the concatenation of the features it lists, in :data:`FEATURE_ORDER`."""
 
 FEATURE_ORDER = tuple(FEATURE_WIDTHS)
 """The one order features are concatenated in, whatever order a user lists them."""
+
+DEFAULT_FEATURES = ("embeddings", *(f"layer{k}" for k in LAYER_WIDTHS))
+"""The default head's input: the embedding and the pooled outputs of blocks 9-13 (``--layers 9-13``)."""
 
 DEFAULT_YAMNET_HANDLE = "https://tfhub.dev/google/yamnet/1"
 YAMNET_ENV_VAR = "YAMNET_MODEL"

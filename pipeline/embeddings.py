@@ -15,7 +15,7 @@ Each entry is written to a temporary file and renamed into place (atomic on POSI
 never leaves a half-written entry.
 
 Why it is fast: decoding and YAMNet's front end run in worker threads while the main thread feeds
-YAMNet's network batches of patches gathered across clips (see :mod:`pipeline.patch_runner`); both
+YAMNet's network batches of patches gathered across clips (see :mod:`pipeline.yamnet.runner`); both
 cores stay busy and the network sees efficient batch sizes. ``bench/bench_embed.py`` measures it.
 """
 
@@ -36,8 +36,8 @@ from .checksums import sha256_file
 from .constants import FEATURE_ORDER, FEATURE_WIDTHS
 from .datasets import Clip, Dataset
 from .errors import AudioError, PipelineError
-from .patch_runner import PatchRunner, make_runner
 from .yamnet import Yamnet
+from .yamnet.runner import PatchRunner, make_runner
 
 CACHE_ENV_VAR = "YAMNET_TFJS_CACHE"
 CACHE_FORMAT = "v2"

@@ -1,12 +1,13 @@
 """Parity: the same waveforms through the Python SavedModel and the TF.js model in Node and Chromium.
 
 Both sides get the identical float32 16 kHz waveform (written once to raw ``.f32`` files). JavaScript
-runs the model through ``web_demo/src/model.js`` — the module the demo page uses — via the Node
-runner (``pipeline.node``) and a small harness page in headless Chromium (``web_demo/parity/``), so
-what is checked is the code users run. The result goes to ``exported/NAME/parity.json``.
+runs the model through ``src/model.js`` (the module the demo page uses) via the Node runner
+(:mod:`pipeline.js.node`) and a small harness page in headless browsers (``parity/`` beside the page),
+so what is checked is the code users run. The runtimes are :data:`pipeline.js.runtimes.RUNTIMES`; the
+result goes to ``exported/NAME/parity.json`` (read back with :func:`pipeline.layout.read_parity`).
 
 Cases are real clips from the training data set plus edge cases. Each case has a kind, and each kind
-and quantization its own bounds (:data:`BOUNDS`): real audio is held to float32 noise; synthetic
+and variant its own bounds (:attr:`pipeline.layout.Variant.bounds`): real audio is held to float32 noise; synthetic
 signals (digital silence, full-scale noise, a clipped square wave) put energy into few FFT bins or
 none, where ``log(mel + 0.001)`` magnifies float32 rounding, so they get looser, documented bounds;
 quantized models are compared with the float32 Python model, so their bounds are the quantization
@@ -16,7 +17,6 @@ error, not the runtime's.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import shutil
 import tempfile
@@ -35,42 +35,24 @@ from .audio import load_audio
 from .constants import SAMPLE_RATE
 from .datasets import Dataset, load_dataset
 from .errors import PipelineError
-from .layout import PARITY_JSON as PARITY_FILE
-from .metadata import ArtifactError, verified_tfjs_metadata
+from .js.assets import web_root
+from .js.runtimes import Runtime
+from .js.runtimes import runtimes as runtimes_named
+from .layout import (
+    CASE_KINDS,
+    OUTPUTS,
+    PARITY_JSON,
+    PARITY_PARTIAL_JSON,
+    VARIANTS,
+    ArtifactError,
+    Variant,
+    read_json,
+    read_report,
+    verified_tfjs_metadata,
+)
 
-REPO = Path(__file__).resolve().parents[1]
-HARNESS_DIR = REPO / "web_demo" / "parity"
-PARITY_PARTIAL_FILE = "parity-partial.json"
-"""Where a run narrower than the recorded one goes (fewer runtimes, variants or cases), so a quick check
-never overwrites the full record in parity.json."""
-
-OUTPUTS = ("scores", "clip_scores", "yamnet_scores", "embeddings", "log_mel")
-NODE_RUNTIMES = ("node-cpu", "node-wasm")
-BROWSER_RUNTIMES = ("chromium-cpu", "chromium-wasm", "chromium-webgl")
-RUNTIMES = NODE_RUNTIMES + BROWSER_RUNTIMES
-VARIANTS = {"float32": "tfjs", "float16": "tfjs-float16", "uint8": "tfjs-uint8"}
-
-# Max abs difference allowed against the float32 Python SavedModel, per quantization and case kind.
-# float32 / clip: the issue's bounds. Everything else was measured on the ESC-50 model (docs/parity.md:
-# e.g. float16 per-patch head probabilities 1.0e-2, embeddings 3.3e-2) and given ~2.5-3x headroom.
-# log_mel keeps its float32 bound in every variant: quantization must never touch the front end (DFT
-# basis, mel matrix), and this is where it would show.
-BOUNDS: dict[str, dict[str, dict[str, float]]] = {
-    "float32": {
-        "clip": {"scores": 1e-5, "clip_scores": 1e-5, "yamnet_scores": 1e-4, "embeddings": 1e-4, "log_mel": 1e-3},
-        "synthetic": {"scores": 1e-5, "clip_scores": 1e-5, "yamnet_scores": 1e-4, "embeddings": 2e-4, "log_mel": 1e-3},
-    },
-    "float16": {
-        "clip": {"scores": 3e-2, "clip_scores": 5e-3, "yamnet_scores": 3e-2, "embeddings": 1e-1, "log_mel": 1e-3},
-        "synthetic": {"scores": 3e-2, "clip_scores": 5e-3, "yamnet_scores": 3e-2, "embeddings": 1e-1, "log_mel": 1e-3},
-    },
-    "uint8": {
-        "clip": {"scores": 0.5, "clip_scores": 0.15, "yamnet_scores": 0.6, "embeddings": 2.0, "log_mel": 1e-3},
-        "synthetic": {"scores": 0.5, "clip_scores": 0.15, "yamnet_scores": 0.6, "embeddings": 2.0, "log_mel": 1e-3},
-    },
-}
-TOP1_REQUIRED = {"float32": 1.0, "float16": 0.9, "uint8": 0.8}
-"""Share of real clips whose top-1 (custom classes and YAMNet's) must agree with Python."""
+HARNESS = "parity"
+"""The harness page's folder beside the page sources (``parity/harness.html``)."""
 
 
 class ParityError(PipelineError):
@@ -172,28 +154,27 @@ def run_python(export_dir: Path, cases: Sequence[Case]) -> RuntimeRun:
     return RuntimeRun("python", "tensorflow", outputs, ms, {})
 
 
-def run_node(runtime: str, model_dir: Path, cases: Sequence[Case]) -> RuntimeRun:
+def run_node(runtime: Runtime, model_dir: Path, cases: Sequence[Case]) -> RuntimeRun:
     """Node with pure ``@tensorflow/tfjs`` (cpu) or the wasm backend, through model.js."""
-    from .node import run_in_node
+    from .js.node import run_in_node
 
-    backend = runtime.removeprefix("node-")
-    run = run_in_node(model_dir, [c.waveform for c in cases], backend=backend)
+    run = run_in_node(model_dir, [c.waveform for c in cases], backend=runtime.backend)
     info = {k: run.raw.get(k) for k in ("tfjs_version", "load_ms")}
-    return RuntimeRun(runtime, run.backend, run.outputs, [float(np.median(m)) for m in run.ms], info)
+    return RuntimeRun(runtime.name, run.backend, run.outputs, [float(np.median(m)) for m in run.ms], info)
 
 
 def run_browser(
-    runtimes: Sequence[str], export_dir: Path, variant_dir: str, cases: Sequence[Case]
+    rts: Sequence[Runtime], export_dir: Path, variant: Variant, cases: Sequence[Case]
 ) -> dict[str, RuntimeRun | Exception]:
-    """Headless Chromium: build the site for ``variant_dir``, add the harness, run each backend in its own page."""
-    from .browser import launch_chromium
-    from .site import build_site, make_server
+    """Headless Chromium: build the site for ``variant``, add the harness, run each backend in its own page."""
+    from .js.browser import launch_chromium
+    from .js.site import build_site, make_server
 
     results: dict[str, RuntimeRun | Exception] = {}
     with tempfile.TemporaryDirectory(prefix="yamnet-tfjs-parity-") as tmp:
-        site = build_site(export_dir, Path(tmp) / "site", variant=variant_dir)
-        harness = site / "parity"
-        shutil.copytree(HARNESS_DIR, harness)
+        site = build_site(export_dir, Path(tmp) / "site", variant=variant.dir)
+        harness = site / HARNESS
+        shutil.copytree(web_root() / HARNESS, harness)
         inputs = []
         for i, case in enumerate(cases):
             np.asarray(case.waveform, dtype="<f4").tofile(harness / f"in{i}.f32")
@@ -201,21 +182,41 @@ def run_browser(
         server = make_server(site, port=0, quiet=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
-        url = f"http://127.0.0.1:{server.server_address[1]}/parity/harness.html"
+        url = f"http://127.0.0.1:{server.server_address[1]}/{HARNESS}/harness.html"
         try:
             with launch_chromium() as browser:
-                for runtime in runtimes:
+                for runtime in rts:
                     try:
-                        results[runtime] = _run_page(browser, url, runtime, inputs)
+                        results[runtime.name] = _run_page(browser, url, runtime, inputs)
                     except Exception as err:  # one backend failing must not hide the others
-                        results[runtime] = err
+                        results[runtime.name] = err
         finally:
             server.shutdown()
             server.server_close()
     return results
 
 
-def _run_page(browser: Any, url: str, runtime: str, inputs: list[str]) -> RuntimeRun:
+def run_engine(
+    engine: str, rts: Sequence[Runtime], export_dir: Path, variant: Variant, cases: Sequence[Case]
+) -> dict[str, RuntimeRun | Exception]:
+    """Every runtime of one engine on one variant; a runtime that cannot run gives its error, not a crash."""
+    if engine == "node":
+        results: dict[str, RuntimeRun | Exception] = {}
+        for runtime in rts:
+            try:
+                results[runtime.name] = run_node(runtime, export_dir / variant.dir, cases)
+            except PipelineError as err:
+                results[runtime.name] = err
+        return results
+    if engine == "chromium":
+        try:
+            return run_browser(rts, export_dir, variant, cases)
+        except PipelineError as err:
+            return {r.name: err for r in rts}
+    raise ParityError(f"no driver for the {engine} engine")
+
+
+def _run_page(browser: Any, url: str, runtime: Runtime, inputs: list[str]) -> RuntimeRun:
     context = browser.new_context()
     try:
         page = context.new_page()
@@ -223,10 +224,10 @@ def _run_page(browser: Any, url: str, runtime: str, inputs: list[str]) -> Runtim
         page.on("pageerror", lambda err: errors.append(str(err)))
         page.goto(url)
         page.wait_for_function("typeof window.runParity === 'function'", timeout=60_000)
-        args = {"backend": runtime.removeprefix("chromium-"), "model": "../model/model.json", "inputs": inputs}
+        args = {"backend": runtime.backend, "model": "../model/model.json", "inputs": inputs}
         raw = page.evaluate("args => window.runParity(args)", args)
         if errors:
-            raise ParityError(f"{runtime}: page error: {errors[0]}")
+            raise ParityError(f"{runtime.name}: page error: {errors[0]}")
     finally:
         context.close()
     outputs = [
@@ -237,21 +238,22 @@ def _run_page(browser: Any, url: str, runtime: str, inputs: list[str]) -> Runtim
         for entry in raw["results"]
     ]
     info = {k: raw.get(k) for k in ("tfjs_version", "webgl_renderer", "flags", "load_ms", "user_agent")}
-    return RuntimeRun(runtime, raw["backend"], outputs, [float(np.median(e["ms"])) for e in raw["results"]], info)
+    ms = [float(np.median(e["ms"])) for e in raw["results"]]
+    return RuntimeRun(runtime.name, raw["backend"], outputs, ms, info)
 
 
 # ---------------------------------------------------------------------------------------------
 # Comparison
 
 
-def compare(reference: RuntimeRun, run: RuntimeRun, cases: Sequence[Case], quantization: str) -> dict[str, Any]:
+def compare(reference: RuntimeRun, run: RuntimeRun, cases: Sequence[Case], variant: Variant) -> dict[str, Any]:
     """Max/mean abs diff per output and case kind, top-1 agreement and speed of one runtime vs Python."""
-    bounds = BOUNDS[quantization]
+    bounds = variant.bounds
     failures: list[str] = []
     outputs: dict[str, dict[str, Any]] = {}
     for name in OUTPUTS:
         per_kind: dict[str, Any] = {}
-        for kind in ("clip", "synthetic"):
+        for kind in CASE_KINDS:
             diffs = []
             for case, ref, got in zip(cases, reference.outputs, run.outputs, strict=True):
                 if case.kind != kind:
@@ -270,7 +272,7 @@ def compare(reference: RuntimeRun, run: RuntimeRun, cases: Sequence[Case], quant
                 failures.append(f"{name} ({kind}): max abs diff {worst:.3g} > bound {bound:.0e}")
         outputs[name] = per_kind
     top1 = _top1(reference, run, cases)
-    required = TOP1_REQUIRED[quantization]
+    required = variant.top1
     for what, agreement in top1.items():
         if agreement["total"] and agreement["rate"] < required:
             failures.append(f"top-1 {what}: {agreement['agree']}/{agreement['total']} agree (< {required:.0%})")
@@ -308,13 +310,10 @@ def _top1(reference: RuntimeRun, run: RuntimeRun, cases: Sequence[Case]) -> dict
 def resolve_dataset(export_dir: Path, data: str | os.PathLike[str] | None) -> Dataset:
     """The data set the real clips come from: ``data``, else the one ``report.json`` says it was trained on."""
     if data is None:
-        report = export_dir / "report.json"
-        try:
-            data = json.loads(report.read_text(encoding="utf-8"))["dataset"]["root"]
-        except (OSError, ValueError, KeyError, TypeError):
-            raise ParityError(
-                f"{export_dir}: report.json does not say which data set it was trained on; pass --data"
-            ) from None
+        report = read_report(export_dir)
+        data = report.dataset_root if report else None
+        if not data:
+            raise ParityError(f"{export_dir}: report.json does not say which data set it was trained on; pass --data")
         if not Path(data).is_dir():  # e.g. a relative path written by yamnet-tfjs 0.1.0 from another folder
             raise ParityError(
                 f"{export_dir}: the data set it was trained on ({data}) is not found from here; pass --data"
@@ -322,39 +321,49 @@ def resolve_dataset(export_dir: Path, data: str | os.PathLike[str] | None) -> Da
     return load_dataset(data, check_readable=False)
 
 
+def _checked_variants(export_dir: Path, names: Sequence[str]) -> list[Variant]:
+    """The variants to check, each refused unless its files match what the export recorded."""
+    bad = sorted(set(names) - set(VARIANTS))
+    if bad:
+        raise ParityError(f"unknown variant(s) {', '.join(bad)}; choose from {', '.join(VARIANTS)}")
+    chosen = [VARIANTS[name] for name in dict.fromkeys(names)]
+    for v in chosen:
+        if not (export_dir / v.dir / "model.json").is_file():
+            how = f"yamnet-tfjs export {export_dir}" + (f" --quantize {v.name}" if v.quantized else "")
+            raise ParityError(f"{export_dir / v.dir} has no model.json; run `{how}`")
+        try:
+            verified_tfjs_metadata(export_dir / v.dir)
+        except ArtifactError as err:
+            raise ParityError(str(err)) from None
+    return chosen
+
+
 def run_parity(
     export_dir: str | os.PathLike[str],
     n_clips: int = 5,
-    runtimes: Sequence[str] = RUNTIMES,
+    runtimes: Sequence[str] | None = None,
     quantizations: Sequence[str] = ("float32",),
     data: str | os.PathLike[str] | None = None,
     edge: bool = True,
     write: bool = True,
-    on_step: Callable[[str], None] | None = None,
+    on_message: Callable[[str], None] | None = None,
     keep_complete: bool = False,
 ) -> dict[str, Any]:
     """Run parity and (if ``write``) save ``export_dir/parity.json``; returns the report.
 
-    ``report["ok"]`` is False when any bound breaks or a runtime fails to run. With ``keep_complete``
-    (the ``parity`` command), a run that covers less than the recorded one (fewer runtimes, variants or
-    cases) goes to ``parity-partial.json`` instead; ``report["written_to"]`` says where it went.
+    ``runtimes`` are names of :data:`pipeline.js.runtimes.RUNTIMES` (all when None), ``quantizations``
+    names of :data:`pipeline.layout.VARIANTS`. ``report["ok"]`` is False when any bound breaks or a
+    runtime fails to run. With ``keep_complete`` (the ``parity`` command), a run that covers less than
+    the recorded one (fewer runtimes, variants or cases) goes to ``parity-partial.json`` instead;
+    ``report["written_to"]`` says where it went.
     """
     export_dir = Path(export_dir)
-    say = on_step or (lambda _msg: None)
-    unknown = sorted(set(runtimes) - set(RUNTIMES))
-    if unknown:
-        raise ParityError(f"unknown runtime(s) {', '.join(unknown)}; choose from {', '.join(RUNTIMES)}")
-    bad_q = sorted(set(quantizations) - set(VARIANTS))
-    if bad_q:
-        raise ParityError(f"unknown quantization(s) {', '.join(bad_q)}; choose from {', '.join(VARIANTS)}")
-    for q in quantizations:
-        if not (export_dir / VARIANTS[q] / "model.json").is_file():
-            how = f"yamnet-tfjs export {export_dir}" + ("" if q == "float32" else f" --quantize {q}")
-            raise ParityError(f"{export_dir / VARIANTS[q]} has no model.json; run `{how}`")
-        try:
-            verified_tfjs_metadata(export_dir / VARIANTS[q])
-        except ArtifactError as err:
-            raise ParityError(str(err)) from None
+    say = on_message or (lambda _msg: None)
+    try:
+        chosen_runtimes = runtimes_named(runtimes)
+    except PipelineError as err:
+        raise ParityError(str(err)) from None
+    variants = _checked_variants(export_dir, quantizations)
 
     cases = parity_cases(resolve_dataset(export_dir, data), n_clips, with_edge_cases=edge)
     say(f"{len(cases)} waveforms ({sum(c.seconds for c in cases):.1f} s of audio); Python reference")
@@ -367,83 +376,44 @@ def run_parity(
             "ms_per_audio_second": round(sum(reference.ms) / sum(c.seconds for c in cases), 3),
             "ms_per_case": {c.name: round(ms, 2) for c, ms in zip(cases, reference.ms, strict=True)},
         },
-        "bounds": {q: BOUNDS[q] for q in quantizations},
-        "top1_required": {q: TOP1_REQUIRED[q] for q in quantizations},
+        "bounds": {v.name: v.bounds for v in variants},
+        "top1_required": {v.name: v.top1 for v in variants},
         "variants": {},
     }
-    for q in quantizations:
-        model_dir = export_dir / VARIANTS[q]
+    engines = list(dict.fromkeys(r.engine for r in chosen_runtimes))
+    for v in variants:
         runs: dict[str, RuntimeRun | Exception] = {}
-        for runtime in [r for r in runtimes if r in NODE_RUNTIMES]:
-            say(f"{q}: {runtime}")
-            try:
-                runs[runtime] = run_node(runtime, model_dir, cases)
-            except PipelineError as err:
-                runs[runtime] = err
-        browser = [r for r in runtimes if r in BROWSER_RUNTIMES]
-        if browser:
-            say(f"{q}: {', '.join(browser)}")
-            try:
-                runs.update(run_browser(browser, export_dir, VARIANTS[q], cases))
-            except PipelineError as err:
-                runs.update({r: err for r in browser})
-        report["variants"][q] = {
-            runtime: (
-                compare(reference, run, cases, q)
-                if isinstance(run, RuntimeRun)
-                else {"ok": False, "failures": [f"did not run: {run}"], "error": str(run)}
+        for engine in engines:
+            rts = [r for r in chosen_runtimes if r.engine == engine]
+            say(f"{v.name}: {', '.join(r.name for r in rts)}")
+            runs.update(run_engine(engine, rts, export_dir, v, cases))
+        report["variants"][v.name] = {
+            r.name: (
+                compare(reference, runs[r.name], cases, v)
+                if isinstance(runs[r.name], RuntimeRun)
+                else {"ok": False, "failures": [f"did not run: {runs[r.name]}"], "error": str(runs[r.name])}
             )
-            for runtime, run in runs.items()
+            for r in chosen_runtimes
         }
     report["ok"] = all(r["ok"] for v in report["variants"].values() for r in v.values())
     if write:
-        target = export_dir / PARITY_FILE
+        target = export_dir / PARITY_JSON
         if keep_complete and _narrower(report, target):
-            target = export_dir / PARITY_PARTIAL_FILE
+            target = export_dir / PARITY_PARTIAL_JSON
         write_json_atomic(target, report)
         report["written_to"] = str(target)
     return report
 
 
 def _coverage(report: dict[str, Any]) -> tuple[set[tuple[str, str]], set[str]]:
-    pairs = {(q, rt) for q, runtimes in (report.get("variants") or {}).items() for rt in runtimes}
+    pairs = {(q, rt) for q, rts in (report.get("variants") or {}).items() for rt in rts}
     return pairs, {c.get("name") for c in report.get("cases") or []}
 
 
 def _narrower(report: dict[str, Any], recorded: Path) -> bool:
     """True when ``recorded`` (an earlier parity.json) covers runtimes, variants or cases ``report`` lacks."""
-    try:
-        old = json.loads(recorded.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    old = read_json(recorded)
+    if old is None:
         return False
     (new_pairs, new_cases), (old_pairs, old_cases) = _coverage(report), _coverage(old)
     return not (new_pairs >= old_pairs and new_cases >= old_cases)
-
-
-def summary_rows(report: dict[str, Any]) -> list[list[str]]:
-    """Rows of the human-readable table: runtime, backend, worst diff per output (real clips), top-1, speed."""
-    rows = []
-    for q, runtimes in report["variants"].items():
-        for runtime, r in runtimes.items():
-            if "outputs" not in r:
-                rows.append([q, runtime, "-", *["-"] * len(OUTPUTS), "-", "-", "failed"])
-                continue
-            diffs = [_fmt(r["outputs"][name].get("clip", {}).get("max")) for name in OUTPUTS]
-            top1 = r["top1"]
-            rows.append(
-                [
-                    q,
-                    runtime,
-                    r["backend"],
-                    *diffs,
-                    f"{top1['clip_scores']['agree']}/{top1['clip_scores']['total']}"
-                    f" · {top1['yamnet']['agree']}/{top1['yamnet']['total']}",
-                    f"{r['ms_per_audio_second']:.1f}",
-                    "ok" if r["ok"] else "failed",
-                ]
-            )
-    return rows
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1e}"

@@ -17,7 +17,7 @@ import numpy as np
 from .chunks import run_chunked
 from .classify import describe_scores, each_file
 from .errors import ModelLoadError, PipelineError
-from .layout import METADATA_JSON, SAVED_MODEL
+from .layout import METADATA_JSON, SAVED_MODEL, ArtifactError, check_label_count, read_metadata, verify_files
 from .tfenv import tf
 
 
@@ -45,8 +45,6 @@ def load_exported(model_dir: Path) -> ExportedModel:
     The SavedModel's files must match the sha256 metadata.json recorded, and the labels the width of
     its ``clip_scores``: otherwise every prediction would be printed under the wrong name.
     """
-    from .metadata import ArtifactError, check_label_count, read_metadata, verify_files
-
     model_dir = Path(model_dir)
     saved, meta_path = model_dir / SAVED_MODEL, model_dir / METADATA_JSON
     if not (saved / "saved_model.pb").is_file() or not meta_path.is_file():

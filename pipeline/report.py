@@ -18,36 +18,25 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .atomic import write_text_atomic
+from .layout import (
+    CONFUSION_PNG,
+    CURVES_PNG,
+    METADATA_JSON,
+    OUTPUTS,
+    PARITY_JSON,
+    REPORT_HTML,
+    REPORT_JSON,
+    SITE_DIR,
+    ParityRecord,
+    read_json,
+    read_parity,
+    read_report,
+)
 
 if TYPE_CHECKING:
     from .datasets import Dataset
     from .embeddings import EmbeddingSet
-    from .train import CVResult
-
-
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
-    """``m[i, j]`` = clips of class ``i`` predicted as ``j``."""
-    m = np.zeros((n, n), dtype=np.int64)
-    np.add.at(m, (y_true, y_pred), 1)
-    return m
-
-
-def per_class(m: np.ndarray, labels: list[str]) -> dict[str, dict[str, float]]:
-    """Precision, recall, F1 and support per class from a confusion matrix (0 where undefined)."""
-    out = {}
-    for i, label in enumerate(labels):
-        tp = m[i, i]
-        predicted, actual = m[:, i].sum(), m[i].sum()
-        precision = tp / predicted if predicted else 0.0
-        recall = tp / actual if actual else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        out[label] = {
-            "precision": round(float(precision), 4),
-            "recall": round(float(recall), 4),
-            "f1": round(float(f1), 4),
-            "support": int(actual),
-        }
-    return out
+    from .training.evaluation import CVResult
 
 
 def write_report(
@@ -67,7 +56,7 @@ def write_report(
     beside the data set's own warnings.
     """
     labels = cv.label_names
-    m = confusion_matrix(cv.y_true, cv.y_pred, len(labels))
+    m = cv.confusion()
     accs = [f.accuracy for f in cv.folds]
     report = {
         "dataset": {
@@ -94,18 +83,18 @@ def write_report(
             "fold_patch_accuracy": [round(f.patch_accuracy, 4) for f in cv.folds],
             "fold_epochs": [f.epochs for f in cv.folds],
             "pooled_accuracy": round(float((cv.y_true == cv.y_pred).mean()), 4),
-            "per_class": per_class(m, labels),
+            "per_class": cv.per_class(),
             "confusion_matrix": m.tolist(),
         },
         "final": {"epochs": final_epochs, "clips": len(plain)},
         "config": config,
         "timing": timing,
     }
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out_dir / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")
     with _any_script_fonts():
-        _plot_confusion(m, labels, out_dir / "confusion.png")
-        _plot_curves(cv, final_history, out_dir / "curves.png")
-    (out_dir / "report.html").write_text(_html(report))
+        _plot_confusion(m, labels, out_dir / CONFUSION_PNG)
+        _plot_curves(cv, final_history, out_dir / CURVES_PNG)
+    (out_dir / REPORT_HTML).write_text(_html(report))
     return report
 
 
@@ -187,14 +176,6 @@ def _plot_curves(cv: CVResult, final_history: list[dict[str, list[float]]], path
     plt.close(fig)
 
 
-def read_artifact(path: Path) -> dict[str, Any] | None:
-    """A JSON artifact of an export folder, or None when that stage has not written it (or it is unreadable)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def write_run_report(out_dir: Path) -> Path:
     """Rewrite ``out_dir/report.html`` with everything known about the model, not just training.
 
@@ -202,15 +183,13 @@ def write_run_report(out_dir: Path) -> Path:
     ``parity.json`` (Python vs JS) and ``site/`` (the demo), so the page grows with the stages run.
     """
     out_dir = Path(out_dir)
-
-    report = read_artifact(out_dir / "report.json")
-    if report is None or "cv" not in report:
-        raise FileNotFoundError(f"{out_dir / 'report.json'}: no training report to build on")
-    site = "site/index.html" if (out_dir / "site" / "index.html").is_file() else None
-    metadata, parity = read_artifact(out_dir / "metadata.json"), read_artifact(out_dir / "parity.json")
-    page = _html(report, metadata=metadata, parity=parity, site=site)
-    write_text_atomic(out_dir / "report.html", page)
-    return out_dir / "report.html"
+    report = read_report(out_dir)
+    if report is None or not report.cv:
+        raise FileNotFoundError(f"{out_dir / REPORT_JSON}: no training report to build on")
+    site = f"{SITE_DIR}/index.html" if (out_dir / SITE_DIR / "index.html").is_file() else None
+    page = _html(report.raw, metadata=read_json(out_dir / METADATA_JSON), parity=read_parity(out_dir), site=site)
+    write_text_atomic(out_dir / REPORT_HTML, page)
+    return out_dir / REPORT_HTML
 
 
 def _model_section(metadata: dict[str, Any] | None) -> str:
@@ -231,39 +210,34 @@ def _model_section(metadata: dict[str, Any] | None) -> str:
 <p class="small">{versions}</p>"""
 
 
-def _parity_section(parity: dict[str, Any] | None) -> str:
-    if not parity:
+def _parity_section(parity: ParityRecord | None) -> str:
+    if parity is None:
         return ""
     esc = html.escape
-    names = ("scores", "clip_scores", "yamnet_scores", "embeddings", "log_mel")
-    head = "".join(f"<th>{n}</th>" for n in names)
+    head = "".join(f"<th>{esc(name)}</th>" for name in OUTPUTS)
     rows = []
-    for q, runtimes in parity.get("variants", {}).items():
-        for runtime, r in runtimes.items():
-            if "outputs" not in r:
-                rows.append(
-                    f"<tr><td>{esc(q)}</td><td>{esc(runtime)}</td><td colspan=9>{esc(r.get('error', ''))}</td></tr>"
-                )
-                continue
-            cells = "".join(
-                f"<td>{r['outputs'][n]['clip']['max']:.1e}</td>" if "clip" in r["outputs"].get(n, {}) else "<td>-</td>"
-                for n in names
-            )
-            t = r["top1"]
-            top1 = " · ".join(f"{t[k]['agree']}/{t[k]['total']}" for k in ("clip_scores", "yamnet"))
-            ok = "✔" if r["ok"] else "<b class=bad>✘ " + esc("; ".join(r["failures"])) + "</b>"
+    for row in parity.rows:
+        if row.error is not None:
             rows.append(
-                f"<tr><td>{esc(q)}</td><td>{esc(runtime)}</td><td>{esc(r['backend'])}</td>{cells}"
-                f"<td>{top1}</td>"
-                f"<td>{r['ms_per_audio_second']:.1f}</td><td>{ok}</td></tr>"
+                f"<tr><td>{esc(row.variant)}</td><td>{esc(row.runtime)}</td><td colspan=9>{esc(row.error)}</td></tr>"
             )
-    cases = ", ".join(f"{esc(c['name'])} ({c['seconds']:g} s)" for c in parity.get("cases", []))
-    verdict = "all outputs within bounds" if parity.get("ok") else "<b class=bad>bounds broken</b>"
+            continue
+        cells = "".join("<td>-</td>" if row.worst[n] is None else f"<td>{row.worst[n]:.1e}</td>" for n in OUTPUTS)
+        top1 = " · ".join(f"{agree}/{total}" for agree, total in row.top1.values())
+        ok = "✔" if row.ok else "<b class=bad>✘ " + esc("; ".join(row.failures)) + "</b>"
+        speed = "-" if row.ms_per_audio_second is None else f"{row.ms_per_audio_second:.1f}"
+        rows.append(
+            f"<tr><td>{esc(row.variant)}</td><td>{esc(row.runtime)}</td><td>{esc(row.backend or '-')}</td>{cells}"
+            f"<td>{top1}</td><td>{speed}</td><td>{ok}</td></tr>"
+        )
+    cases = ", ".join(f"{esc(c['name'])} ({c['seconds']:g} s)" for c in parity.cases)
+    verdict = "all outputs within bounds" if parity.ok else "<b class=bad>bounds broken</b>"
+    python = parity.python_ms_per_audio_second or 0.0
     return f"""<h2>Parity: Python vs JavaScript</h2>
 <p>The same waveforms through the Python SavedModel and the TF.js model ({verdict}). Max abs difference on real
 clips; top-1 agreement of the head's <code>clip_scores</code> · YAMNet's label; ms per second of audio
-(Python: {parity["python"]["ms_per_audio_second"]:.1f}). Cases: {cases}.
-Details: <a href="parity.json">parity.json</a>.</p>
+(Python: {python:.1f}). Cases: {cases}.
+Details: <a href="{PARITY_JSON}">{PARITY_JSON}</a>.</p>
 <table><tr><th>model</th><th>runtime</th><th>backend</th>{head}<th>top-1</th><th>ms/s</th><th>ok</th></tr>
 {"".join(rows)}</table>"""
 
@@ -271,7 +245,7 @@ Details: <a href="parity.json">parity.json</a>.</p>
 def _html(
     report: dict[str, Any],
     metadata: dict[str, Any] | None = None,
-    parity: dict[str, Any] | None = None,
+    parity: ParityRecord | None = None,
     site: str | None = None,
 ) -> str:
     """The report page: training always; model sizes, parity and the demo link once those stages ran."""
@@ -316,8 +290,8 @@ td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}.bad{{color
 {_parity_section(parity)}
 <h2>Folds</h2>
 <table><tr><th>test fold</th><th>clip accuracy</th><th>patch accuracy</th><th>epochs</th></tr>{fold_rows}</table>
-<h2>Confusion matrix</h2><img src="confusion.png" alt="confusion matrix">
-<h2>Training curves</h2><img src="curves.png" alt="training curves">
+<h2>Confusion matrix</h2><img src="{CONFUSION_PNG}" alt="confusion matrix">
+<h2>Training curves</h2><img src="{CURVES_PNG}" alt="training curves">
 <h2>Per class (worst F1 first)</h2>
 <table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>clips</th></tr>{class_rows}</table>
 <h2>Skipped files</h2><ul>{skipped}</ul>

@@ -75,12 +75,12 @@ def classifier_export(yamnet, tmp_path_factory) -> Path:
     saved_model/, tfjs/, tfjs-float16/, tfjs-uint8/, metadata.json. Converting costs ~25 s of CPU per
     variant, so it is built once.
     """
+    from pipeline.constants import DEFAULT_FEATURES
     from pipeline.export import export_model
-    from pipeline.train import feature_names
-    from tests.helpers_head import write_head
+    from tests.support import write_head
 
     model_dir = tmp_path_factory.getbasetemp() / "exports" / "classifier"
-    write_head(model_dir, yamnet, feature_names(), product=True)
+    write_head(model_dir, yamnet, DEFAULT_FEATURES, product=True)
     export_model(model_dir, yamnet)
     return model_dir
 

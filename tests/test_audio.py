@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import struct
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +11,7 @@ import soundfile as sf
 from pipeline.audio import load_audio
 from pipeline.constants import SAMPLE_RATE
 from pipeline.errors import AudioError
-from tests.audio_files import dominant_frequency, rms, tone, write
+from tests.support import dominant_frequency, make_bad_files, rms, tone, write
 
 
 @pytest.mark.parametrize(
@@ -95,48 +92,6 @@ def test_long_file_is_streamed_not_held_twice(tmp_path):
     assert peak < 1.5 * wave.nbytes, f"peak {peak / 1e6:.0f} MB for a {wave.nbytes / 1e6:.0f} MB result"
 
 
-def _wav_with_codec(path: Path, codec: int) -> Path:
-    data = b"\x00" * 4000
-    fmt = struct.pack("<HHIIHH", codec, 1, 16000, 32000, 2, 16)
-    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
-    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
-    return path
-
-
-def make_bad_files(folder: Path) -> dict[str, tuple[Path, str]]:
-    """One file per kind of bad input, with the phrase its error message must contain."""
-    good = write(folder / "good.wav", tone(440, 16000, 2.0), 16000, "PCM_16").read_bytes()
-    flac = write(folder / "good.flac", tone(440, 16000, 2.0), 16000).read_bytes()
-    (folder / "empty.wav").write_bytes(b"")
-    (folder / "text.wav").write_text("this is not audio at all\n" * 20)
-    (folder / "header_only.wav").write_bytes(good[:44])
-    (folder / "truncated.wav").write_bytes(good[: len(good) // 2])
-    (folder / "truncated.flac").write_bytes(flac[: len(flac) // 2])
-    write(folder / "nan.wav", np.array([0.0, np.nan, 0.1] * 2000, np.float32), 16000, "FLOAT")
-    write(folder / "inf.wav", np.array([0.0, np.inf, 0.1] * 2000, np.float32), 16000, "FLOAT")
-    (folder / "song.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A \x00\x00\x02\x00M4A isommp42" + bytes(500))
-    _wav_with_codec(folder / "wma.wav", 0x0161)
-    tag = b"TIT2" + (6).to_bytes(4, "big") + b"\x00\x00\x03hello"  # an ID3v2 tag and no audio frame
-    (folder / "tag_only.mp3").write_bytes(b"ID3\x04\x00\x00" + bytes([0, 0, 0, len(tag)]) + tag)
-    fifo = folder / "stream.wav"
-    if not fifo.exists():
-        os.mkfifo(fifo)
-    return {
-        "missing": (folder / "missing.wav", "file not found"),
-        "folder": (folder, "is a folder"),
-        "empty": (folder / "empty.wav", "empty"),
-        "not audio": (folder / "text.wav", "not a readable audio file"),
-        "zero samples": (folder / "header_only.wav", "no audio samples"),
-        "truncated wav": (folder / "truncated.wav", "truncated"),
-        "truncated flac": (folder / "truncated.flac", "truncated"),
-        "nan": (folder / "nan.wav", "NaN or infinite"),
-        "inf": (folder / "inf.wav", "NaN or infinite"),
-        "unsupported container": (folder / "song.m4a", "unsupported audio format '.m4a'"),
-        "unsupported codec": (folder / "wma.wav", "not a readable audio file"),
-        "mp3 tag only": (folder / "tag_only.mp3", "no decodable audio"),
-        "fifo": (fifo, "named pipe (FIFO)"),
-        "device": (Path("/dev/zero"), "is a device"),
-    }
 
 
 @pytest.mark.parametrize(

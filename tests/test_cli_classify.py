@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-from tests.conftest import ESC50_DIR, REPO, YAMNET_DIR
-from tests.test_audio import make_bad_files
+from tests.conftest import ESC50_DIR, YAMNET_DIR
+from tests.support import make_bad_files, run_cli
 
 CROW = ESC50_DIR / "audio" / "1-56233-A-9.flac"
 SIREN = ESC50_DIR / "audio" / "1-76831-A-42.flac"
 
 
-def run_cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the installed console script (falls back to ``python -m`` style import when not on PATH)."""
-    exe = Path(sys.executable).with_name("yamnet-tfjs")
-    command = [str(exe)] if exe.exists() else [sys.executable, "-c", "from pipeline.cli import main; main()"]
-    return subprocess.run(
-        [*command, *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-        timeout=300,
-    )
 
 
 def test_json_output_shape_and_classes():

@@ -14,8 +14,7 @@ import pytest
 from pipeline.audio import load_audio
 from pipeline.constants import SAMPLE_RATE, num_patches
 from tests.conftest import esc50_clips_of
-from tests.helpers_head import CATEGORIES
-from tests.test_export import max_diff
+from tests.support import CATEGORIES, max_diff
 
 FLOAT32_BOUNDS = {"scores": 1e-5, "clip_scores": 1e-5, "yamnet_scores": 1e-4, "embeddings": 1e-4, "log_mel": 1e-3}
 """Issue 5's bounds for float32 models on real clips, every backend."""
@@ -32,7 +31,7 @@ def yamnet_export(yamnet, tmp_path_factory) -> Path:
 
 
 def test_model_json_has_one_waveform_input_and_five_outputs(classifier_export):
-    from pipeline.convert import UNSUPPORTED_OPS, graph_ops, read_model_json, signature_io
+    from pipeline.export.convert import UNSUPPORTED_OPS, graph_ops, read_model_json, signature_io
 
     for folder in ("tfjs", "tfjs-float16", "tfjs-uint8"):
         model_json = read_model_json(classifier_export / folder)
@@ -49,7 +48,7 @@ def test_model_json_has_one_waveform_input_and_five_outputs(classifier_export):
 
 @pytest.mark.parametrize("backend", ["cpu", "wasm"])
 def test_node_matches_python_on_real_clips(classifier_export, exported, clips, backend):
-    from pipeline.node import run_in_node
+    from pipeline.js.node import run_in_node
 
     waves = clips[:2] if backend == "wasm" else clips[:1]  # the cpu backend needs ~2 s per 5 s clip
     run = run_in_node(classifier_export / "tfjs", waves, backend=backend, repeats=1)
@@ -65,7 +64,7 @@ def test_node_matches_python_on_real_clips(classifier_export, exported, clips, b
 
 
 def test_node_wasm_runs_every_length(classifier_export, exported):
-    from pipeline.node import run_in_node
+    from pipeline.js.node import run_in_node
 
     seconds = (0.3, 0.975, 5.0, 60.0)
     rng = np.random.default_rng(7)
@@ -83,7 +82,7 @@ def test_node_wasm_runs_every_length(classifier_export, exported):
 # amplify the rounding of YAMNet's weights) and 4.3e-4 on the 50-class ESC-50 model (docs/parity.md).
 @pytest.mark.parametrize(("kind", "head_bound"), [("float16", 1e-2), ("uint8", 5e-2)])
 def test_quantized_variants_load_and_run_in_node(classifier_export, exported, clips, kind, head_bound):
-    from pipeline.node import run_in_node
+    from pipeline.js.node import run_in_node
 
     run = run_in_node(classifier_export / f"tfjs-{kind}", clips[:2], backend="wasm")
     for wave, js in zip(clips[:2], run.outputs, strict=True):
@@ -97,7 +96,7 @@ def test_quantized_variants_load_and_run_in_node(classifier_export, exported, cl
 @pytest.mark.parametrize("backend", ["cpu", "wasm"])
 def test_export_yamnet_is_a_tf_hub_drop_in(yamnet, yamnet_export, backend):
     """`const [scores, embeddings, spectrogram] = model.predict(waveform)` in Node gives YAMNet's outputs."""
-    from pipeline.node import run_in_node
+    from pipeline.js.node import run_in_node
 
     clip = load_audio(esc50_clips_of("dog", 1)[0])
     wave = clip if backend == "wasm" else clip[: round(0.975 * SAMPLE_RATE)]

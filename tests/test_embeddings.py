@@ -16,7 +16,7 @@ from pipeline.audio import load_audio
 from pipeline.constants import EMBEDDING_DIM, FEATURE_WIDTHS, NUM_YAMNET_CLASSES, num_patches
 from pipeline.datasets import load_dataset
 from pipeline.errors import PipelineError
-from pipeline.patch_runner import PatchRunner
+from pipeline.yamnet.runner import PatchRunner
 from tests.conftest import ESC50_DIR, esc50_clips_of
 
 CLASSES = ["dog", "rain", "crying_baby", "clock_tick"]
@@ -139,7 +139,7 @@ def test_shifted_view_and_short_clips_and_fallback_runner(yamnet, tmp_path, monk
 
 
 def test_block_features_are_yamnets_pooled_block_outputs(yamnet):
-    from pipeline.yamnet_graph import freeze_yamnet
+    from pipeline.yamnet.graph import freeze_yamnet
 
     frozen = freeze_yamnet(yamnet.model)
     blocks = {k: v for k, v in frozen.output_names.items() if k.startswith("layer")}

@@ -1,7 +1,7 @@
 """Export, from Python's side: the front-end rewrite, the one-graph SavedModel, metadata, atomicity, predict.
 
 Everything runs on the real shared YAMNet and real ESC-50 clips; the head is a small real one
-(tests/helpers_head.py). Conversion happens once per session (fixture ``classifier_export`` in conftest.py).
+(tests/support.py). Conversion happens once per session (fixture ``classifier_export`` in conftest.py).
 """
 
 from __future__ import annotations
@@ -16,12 +16,7 @@ import pytest
 from pipeline.audio import load_audio
 from pipeline.constants import NUM_MEL_BINS, PATCH_FRAMES, PATCH_HOP_FRAMES, SAMPLE_RATE, num_patches, padded_length
 from tests.conftest import esc50_clips_of
-from tests.helpers_head import CATEGORIES, patch_features, write_head
-
-
-def max_diff(a: np.ndarray, b: np.ndarray) -> float:
-    assert a.shape == b.shape, (a.shape, b.shape)
-    return float(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).max())
+from tests.support import CATEGORIES, max_diff, patch_features, write_head
 
 
 def float64_log_mel(waveform: np.ndarray, window: np.ndarray, mel: np.ndarray) -> np.ndarray:
@@ -36,7 +31,7 @@ def float64_log_mel(waveform: np.ndarray, window: np.ndarray, mel: np.ndarray) -
 
 def test_rewritten_front_end_matches_original_graph(yamnet, clips):
     from pipeline.tfenv import tf
-    from pipeline.yamnet_graph import freeze_yamnet, graph_ops, import_yamnet, rewrite_front_end
+    from pipeline.yamnet.graph import freeze_yamnet, graph_ops, import_yamnet, rewrite_front_end
 
     tfm = tf()
     original = freeze_yamnet(yamnet.model)
@@ -77,7 +72,7 @@ def test_rewritten_front_end_matches_original_graph(yamnet, clips):
 def test_saved_model_equals_yamnet_plus_head(yamnet, clips, tmp_path, features):
     import keras
 
-    from pipeline.export import load_head, save_saved_model
+    from pipeline.export.savedmodel import load_head, save_saved_model
     from pipeline.tfenv import tf
 
     write_head(tmp_path, yamnet, features)
@@ -143,7 +138,8 @@ def test_export_writes_layout_metadata_and_checksums(classifier_export):
 
 
 def test_quantization_touches_network_weights_only_and_meets_size_goal(classifier_export):
-    from pipeline.convert import UINT8_MIN_ELEMENTS, read_model_json, weights, weights_bytes
+    from pipeline.export.convert import read_model_json, weights, weights_bytes
+    from pipeline.layout import BIG_TENSOR_ELEMENTS
 
     float32 = weights_bytes(classifier_export / "tfjs")
     assert weights_bytes(classifier_export / "tfjs-float16") < 0.55 * float32
@@ -156,7 +152,7 @@ def test_quantization_touches_network_weights_only_and_meets_size_goal(classifie
         network = [w for w in specs if "yamnet_frontend" not in w["name"].split("/")]
         kernels = [w for w in network if len(w["shape"]) >= 2 and w["dtype"] == "float32"]
         assert kernels and all("quantization" in w for w in kernels)
-        dtypes = {(w["quantization"]["dtype"], math.prod(w["shape"]) >= UINT8_MIN_ELEMENTS) for w in kernels}
+        dtypes = {(w["quantization"]["dtype"], math.prod(w["shape"]) >= BIG_TENSOR_ELEMENTS) for w in kernels}
         # uint8: the big tensors (nearly all bytes) uint8, the small ones float16; float16: all float16.
         assert dtypes == (
             {("uint8", True), ("float16", False)} if kind == "uint8" else {("float16", True), ("float16", False)}
@@ -164,9 +160,8 @@ def test_quantization_touches_network_weights_only_and_meets_size_goal(classifie
 
 
 def test_failed_export_leaves_previous_export_intact(yamnet, classifier_export, monkeypatch):
-    from pipeline import convert
-    from pipeline.export import export_model
-    from pipeline.metadata import file_hashes
+    from pipeline.export import convert, export_model
+    from pipeline.export.metadata import file_hashes
 
     before = file_hashes(classifier_export, skip_names=())
 
@@ -190,7 +185,7 @@ def test_unwritable_target_is_a_one_line_error(yamnet, tmp_path, classifier_expo
         export_model(target, yamnet)
     shutil.copy(classifier_export / "head.keras", tmp_path / "head.keras")
     shutil.copy(classifier_export / "head.json", tmp_path / "head.json")
-    from pipeline import export as export_module
+    from pipeline.export import stage as export_module
 
     with pytest.raises(ExportError, match="cannot write"), export_module._staged_export(target, "classifier"):
         pass
@@ -249,7 +244,7 @@ def test_predict_refuses_labels_that_do_not_match_the_model(classifier_export, t
 
 
 def test_predict_refuses_a_saved_model_that_is_not_the_exported_one(classifier_export, tmp_path):
-    from pipeline.metadata import ArtifactError
+    from pipeline.layout import ArtifactError
     from pipeline.predict import load_exported
 
     copy = _copy_export(classifier_export, tmp_path / "copy")

@@ -14,15 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.parity import BOUNDS, OUTPUTS, RUNTIMES, ParityError, run_parity
+from pipeline.js.runtimes import RUNTIMES
+from pipeline.layout import OUTPUTS, VARIANTS
+from pipeline.parity import ParityError, run_parity
 from tests.conftest import ESC50_DIR
-from tests.test_cli_classify import run_cli
+from tests.support import run_cli
+
+BOUNDS = {name: v.bounds for name, v in VARIANTS.items()}
 
 
 @pytest.fixture(scope="module")
 def report(classifier_export) -> dict:
     """Float32 parity on every runtime, 3 real clips."""
-    return run_parity(classifier_export, n_clips=3, runtimes=RUNTIMES, data=ESC50_DIR, edge=False)
+    return run_parity(classifier_export, n_clips=3, runtimes=list(RUNTIMES), data=ESC50_DIR, edge=False)
 
 
 @pytest.fixture(scope="module")

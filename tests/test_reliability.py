@@ -26,9 +26,10 @@ from pipeline.datasets import load_dataset
 from pipeline.embeddings import embed_dataset
 from pipeline.errors import DatasetError, PipelineError
 from pipeline.layout import MARKER, OutputDirError, check_output_dir
-from pipeline.train import TrainConfig, assign_folds, check_duplicates, train
+from pipeline.training import TrainConfig, train
+from pipeline.training.evaluation import assign_folds, check_duplicates
 from tests.conftest import ESC50_DIR, REPO, esc50_clips_of
-from tests.test_cli_classify import run_cli
+from tests.support import run_cli
 
 QUICK = {"max_epochs": 6, "patience": 2, "ensemble": 1, "features": ("embeddings",)}
 
@@ -363,7 +364,7 @@ def test_long_file_peak_memory_stays_within_twice_its_waveform(long_files, class
 
 
 def test_a_new_export_replaces_the_parity_record_and_site_of_the_old_one(tmp_path):
-    from pipeline.export import _staged_export
+    from pipeline.export.stage import _staged_export
 
     folder = tmp_path / "exported"
     folder.mkdir()

@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.run import RunState
 from tests.conftest import ESC50_DIR
-from tests.test_cli_classify import run_cli
+from tests.support import run_cli
 
 CLASSES = "dog,rain,rooster,crying_baby"
 STAGES = ("train", "export", "parity", "site")
@@ -72,7 +72,7 @@ def test_rerun_skips_every_stage_and_a_changed_setting_reruns_only_its_stage(fir
 
 
 def test_report_page_renders_with_images_and_links(first_run):
-    from pipeline.browser import launch_chromium
+    from pipeline.js.browser import launch_chromium
 
     out, _, _ = first_run
     with launch_chromium() as browser:

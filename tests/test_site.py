@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.site import SITE_MARKER, SiteError, build_site, make_server
+from pipeline.js.site import SITE_MARKER, SiteError, build_site, make_server
 
 
 def _fake_export(root: Path) -> Path:
     """An export folder with tfjs/model.json, a weight shard and a metadata.json that lists their sha256."""
-    from pipeline.metadata import file_hashes
+    from pipeline.export.metadata import file_hashes
 
     tfjs = root / "tfjs"
     tfjs.mkdir(parents=True)
@@ -121,7 +121,7 @@ def test_missing_npm_packages_say_how_to_install(export_dir: Path, tmp_path: Pat
     for name in ("index.html", "src/app.js", "src/model.js"):
         (web / name).write_text("")
     with pytest.raises(SiteError, match="npm ci"):
-        build_site(export_dir, tmp_path / "site", web_demo=web)
+        build_site(export_dir, tmp_path / "site", web=web)
 
 
 # --- serving ---------------------------------------------------------------------------------
@@ -212,7 +212,7 @@ def test_cli_site_builds_and_reports_errors(export_dir: Path, tmp_path: Path) ->
 
 def _with_signature(export_dir: Path, width: int) -> None:
     """Give the fake model.json a signature whose clip_scores has ``width`` values; re-record the hashes."""
-    from pipeline.metadata import file_hashes
+    from pipeline.export.metadata import file_hashes
 
     tfjs = export_dir / "tfjs"
     model = json.loads((tfjs / "model.json").read_text())

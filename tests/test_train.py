@@ -16,7 +16,8 @@ from pipeline.cli import app
 from pipeline.datasets import load_dataset
 from pipeline.embeddings import embed_dataset
 from pipeline.errors import DatasetError
-from pipeline.train import TrainConfig, clip_probabilities, train
+from pipeline.training import TrainConfig, train
+from pipeline.training.evaluation import clip_probabilities
 from tests.conftest import ESC50_DIR, esc50_clips_of
 
 CLASSES = ["dog", "rain", "crying_baby", "clock_tick"]
@@ -135,13 +136,13 @@ def test_cli_embed_and_train(tmp_path, cache):
 
 
 def test_layers_option_names_the_head_features():
+    from pipeline.cli import parse_features
     from pipeline.errors import PipelineError
-    from pipeline.train import feature_names
 
-    assert feature_names() == ("embeddings", "layer9", "layer10", "layer11", "layer12", "layer13")
-    assert feature_names("none") == ("embeddings",)
-    assert feature_names("13, 11", with_scores=True) == ("embeddings", "yamnet_scores", "layer11", "layer13")
-    assert feature_names("12-13") == ("embeddings", "layer12", "layer13")
+    assert parse_features() == ("embeddings", "layer9", "layer10", "layer11", "layer12", "layer13")
+    assert parse_features("none") == ("embeddings",)
+    assert parse_features("13, 11", with_scores=True) == ("embeddings", "yamnet_scores", "layer11", "layer13")
+    assert parse_features("12-13") == ("embeddings", "layer12", "layer13")
     for bad, message in (("14", r"block\(s\) \[14\] not available"), ("x", "'x' is not a block number")):
         with pytest.raises(PipelineError, match=message):
-            feature_names(bad)
+            parse_features(bad)

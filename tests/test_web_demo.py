@@ -26,9 +26,9 @@ import numpy as np
 import pytest
 
 from pipeline.audio import load_audio
-from pipeline.browser import fake_microphone_wav, launch_chromium
 from pipeline.constants import SAMPLE_RATE
-from pipeline.site import build_site
+from pipeline.js.browser import fake_microphone_wav, launch_chromium
+from pipeline.js.site import build_site
 from tests.conftest import esc50_clip
 
 REPO = Path(__file__).resolve().parents[1]

@@ -2,7 +2,7 @@
 
 Quantization is applied to the network's weights only. The front-end constants this project puts
 under ``yamnet_frontend/`` (Hann window, mel matrix, log offset, DFT cos table) stay float32:
-quantizing them moves log-mel by ~5e-2 (measured, ../shared/notes/toolchain.md). The converter takes
+quantizing them wrecks log-mel (../shared/notes/toolchain.md). The converter takes
 an explicit list of node names, so the float32 conversion's ``model.json`` supplies that list.
 """
 
@@ -13,15 +13,14 @@ import math
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import PipelineError
-from .yamnet_graph import FRONTEND_PREFIX
-
-VARIANT_DIRS = {"float32": "tfjs", "float16": "tfjs-float16", "uint8": "tfjs-uint8"}
-"""Folder of each TF.js variant inside ``exported/NAME``."""
+from ..errors import PipelineError
+from ..events import OnMessage, ignore
+from ..layout import BIG_TENSOR_ELEMENTS, VARIANTS, Variant
+from ..yamnet.graph import FRONTEND_PREFIX
 
 UNSUPPORTED_OPS = frozenset({"RFFT", "ComplexAbs", "Complex", "FFT", "IRFFT"})
 """Ops that must not reach TF.js: wasm has no kernels for them and cpu runs them slowly."""
@@ -141,11 +140,11 @@ def convert_all(
     out_root: Path,
     quantizations: Sequence[str],
     structured: bool = True,
-    on_step: Callable[[str], None] | None = None,
+    on_message: OnMessage = ignore,
 ) -> dict[str, Path]:
-    """Write ``tfjs/`` and one folder per quantization under ``out_root``; returns ``{variant: folder}``."""
-    step = on_step or (lambda _msg: None)
-    base = out_root / VARIANT_DIRS["float32"]
+    """Write ``tfjs/`` and one folder per quantized variant under ``out_root``; returns ``{variant: folder}``."""
+    step = on_message
+    base = out_root / VARIANTS["float32"].dir
     run_converter(saved_model, base, structured=structured)
     variants = {"float32": base}
     model_json = read_model_json(base)
@@ -153,28 +152,27 @@ def convert_all(
     if quantizations and not {"hann_window", "mel_matrix"} <= front:
         # Without them named, quantization would reach the front end and wreck log-mel.
         raise ConversionError(f"{base}: front-end constants not found by name ({sorted(front)}); refusing to quantize")
-    for kind in quantizations:
-        step(f"converting to TF.js with {kind} network weights")
-        target = out_root / VARIANT_DIRS[kind]
-        run_converter(saved_model, target, structured=structured, quantize=quantization_plan(model_json, kind))
-        variants[kind] = target
+    for name in quantizations:
+        variant = VARIANTS[name]
+        step(f"converting to TF.js: {variant.description}")
+        target = out_root / variant.dir
+        run_converter(saved_model, target, structured=structured, quantize=quantization_plan(model_json, variant))
+        variants[name] = target
     return variants
 
 
-UINT8_MIN_ELEMENTS = 20_000
-"""Network tensors at least this large get uint8 in the ``uint8`` variant; smaller ones get float16.
+def quantization_plan(model_json: dict[str, Any], variant: Variant) -> dict[str, list[str]]:
+    """Which network weights get which dtype in ``variant`` (the front end never appears).
 
-TF.js quantizes each tensor with one affine uint8 scale. The big tensors (pointwise convolutions, dense
-layers: 95 % of the bytes) take that well; the small ones (biases, depthwise 3x3 kernels, the first
-convolution) do not, and cost ~100 KB at float16. Measured on ESC-50 fold 5 (docs/quantization.md):
-all-uint8 4.08 MB, -1.0 point; this mix 4.18 MB, no loss."""
-
-
-def quantization_plan(model_json: dict[str, Any], kind: str) -> dict[str, list[str]]:
-    """Which network weights get which dtype for the variant ``kind`` (the front end never appears)."""
+    Tensors of at least :data:`pipeline.layout.BIG_TENSOR_ELEMENTS` elements get ``variant.big``, the
+    others ``variant.small``; a dtype of None leaves those weights float32.
+    """
     names = set(network_weight_names(model_json))
-    specs = [w for w in weights(model_json) if w["name"] in names]
-    if kind != "uint8":
-        return {kind: [w["name"] for w in specs]}
-    big = [w["name"] for w in specs if math.prod(w["shape"]) >= UINT8_MIN_ELEMENTS]
-    return {"uint8": big, "float16": [w["name"] for w in specs if w["name"] not in set(big)]}
+    plan: dict[str, list[str]] = {}
+    for w in weights(model_json):
+        if w["name"] not in names:
+            continue
+        dtype = variant.big if math.prod(w["shape"]) >= BIG_TENSOR_ELEMENTS else variant.small
+        if dtype is not None:
+            plan.setdefault(dtype, []).append(w["name"])
+    return plan

@@ -16,27 +16,21 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .checksums import sha256_file
-from .constants import (
-    EMBEDDING_DIM,
+from .. import __version__
+from ..checksums import sha256_file
+from ..constants import (
     MIN_WAVEFORM_SAMPLES,
     NUM_MEL_BINS,
-    NUM_YAMNET_CLASSES,
     PATCH_HOP_SECONDS,
     PATCH_WINDOW_SECONDS,
     SAMPLE_RATE,
+    STFT_HOP_SAMPLES,
 )
+from ..js.assets import tfjs_versions
+from ..layout import HEAD_JSON, HEAD_KERAS, OUTPUTS, VARIANTS, yamnet_only_shapes
+from ..layout import METADATA_JSON as METADATA_FILE
+from ..yamnet import Yamnet
 from .convert import read_model_json, signature_io, weights_bytes
-from .errors import PipelineError
-from .layout import METADATA_JSON as METADATA_FILE
-from .yamnet import Yamnet
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-class ArtifactError(PipelineError):
-    """An export's files do not match what its metadata.json recorded: not to be trusted or published."""
 
 
 def file_hashes(root: Path, skip_names: tuple[str, ...] = (METADATA_FILE,)) -> dict[str, str]:
@@ -56,29 +50,17 @@ def versions() -> dict[str, str]:
             found[pkg] = importlib_metadata.version(pkg)
         except importlib_metadata.PackageNotFoundError:
             continue
-    package_json = REPO / "web_demo" / "package.json"
-    if package_json.is_file():
-        deps = json.loads(package_json.read_text(encoding="utf-8")).get("dependencies", {})
-        for name in ("@tensorflow/tfjs", "@tensorflow/tfjs-backend-wasm"):
-            if name in deps:
-                found[name] = deps[name]
-    return found
+    return {**found, **tfjs_versions()}
 
 
 def output_specs(tfjs_dir: Path, head_classes: int | None) -> list[dict[str, Any]]:
     """``[{"name", "node", "shape"}]`` in the exported order; ``node`` is what ``model.execute`` takes."""
     _, outputs = signature_io(read_model_json(tfjs_dir))
     if head_classes is None:  # export-yamnet: signature keys output_0..2 in TF Hub's order
-        shapes = {"scores": [-1, NUM_YAMNET_CLASSES], "embeddings": [-1, EMBEDDING_DIM], "log_mel": [-1, NUM_MEL_BINS]}
+        shapes = yamnet_only_shapes()
         keys = dict(zip(shapes, sorted(outputs), strict=True))
     else:
-        shapes = {
-            "scores": [-1, head_classes],
-            "clip_scores": [head_classes],
-            "yamnet_scores": [-1, NUM_YAMNET_CLASSES],
-            "embeddings": [-1, EMBEDDING_DIM],
-            "log_mel": [-1, NUM_MEL_BINS],
-        }
+        shapes = {name: output.shape(head_classes) for name, output in OUTPUTS.items()}
         keys = {name: name for name in shapes}
     return [{"name": name, "node": outputs[keys[name]]["name"], "shape": shape} for name, shape in shapes.items()]
 
@@ -104,7 +86,7 @@ def inputs_hash(model_dir: Path, yamnet: Yamnet, quantizations: list[str]) -> st
     """A hash of everything the export was made from: YAMNet, head files, variants, package version."""
     digest = hashlib.sha256()
     digest.update(f"{yamnet.identity}\0{','.join(quantizations)}\0{__version__}\0".encode())
-    for name in ("head.keras", "head.json"):
+    for name in (HEAD_KERAS, HEAD_JSON):
         if (model_dir / name).is_file():
             digest.update(name.encode() + b"\0" + sha256_file(model_dir / name).encode())
     return digest.hexdigest()
@@ -131,11 +113,13 @@ def build_metadata(
         "patch_window_seconds": PATCH_WINDOW_SECONDS,
         "patch_hop_seconds": PATCH_HOP_SECONDS,
         "min_samples": MIN_WAVEFORM_SAMPLES,
+        "frame_hop_seconds": STFT_HOP_SAMPLES / SAMPLE_RATE,  # log_mel rows (the page's spectrogram)
+        "num_mel_bins": NUM_MEL_BINS,
         "input": {"name": "waveform", "node": input_spec["name"], "dtype": "float32", "shape": [-1]},
         "outputs": output_specs(base, len(labels) if head is not None else None),
         "quantization": "float32",
         "variants": {
-            kind: {"dir": path.name, "weights_bytes": weights_bytes(path), "quantized": kind != "float32"}
+            kind: {"dir": path.name, "weights_bytes": weights_bytes(path), "quantized": VARIANTS[kind].quantized}
             for kind, path in variants.items()
         },
         "quantization_scope": "network weights only; yamnet_frontend/* (window, mel matrix, DFT table) stay float32",
@@ -146,10 +130,11 @@ def build_metadata(
     }
     if head is not None:
         meta["features"] = head.features
-        meta["head"] = {k: head.info.get(k) for k in ("seed", "created", "inputs_hash") if k in head.info}
+        keys = ("seed", "created", "inputs_hash", "weights_sha256")
+        meta["head"] = {k: head.info.raw[k] for k in keys if k in head.info.raw}
         model_dir = source_dir or (report_path.parent if report_path else None)
         if model_dir is not None:
-            meta["inputs_hash"] = inputs_hash(model_dir, yamnet, [k for k in variants if k != "float32"])
+            meta["inputs_hash"] = inputs_hash(model_dir, yamnet, [k for k in variants if VARIANTS[k].quantized])
     return meta
 
 
@@ -279,104 +264,3 @@ def describe_features(features: list[str]) -> str:
         listed = f"{blocks[0]}-{blocks[-1]}" if contiguous else ", ".join(map(str, blocks))
         parts.append(f"pooled outputs of block{'s' if len(blocks) > 1 else ''} {listed}")
     return " + ".join(parts)
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading an export back, checked
-
-
-def find_metadata(model_dir: Path) -> Path:
-    """The ``metadata.json`` describing ``model_dir``: its own, else its parent's (an export's root)."""
-    for candidate in (model_dir / METADATA_FILE, model_dir.parent / METADATA_FILE):
-        if candidate.is_file():
-            return candidate
-    raise ArtifactError(f"no {METADATA_FILE} in {model_dir} or {model_dir.parent}; re-run `yamnet-tfjs export`")
-
-
-def read_metadata(path: Path) -> dict[str, Any]:
-    """Parse a metadata.json, refusing one that is not an object with labels and outputs."""
-    try:
-        metadata = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise ArtifactError(f"{path}: not readable JSON ({err}); re-run `yamnet-tfjs export`") from None
-    if not isinstance(metadata, dict) or not isinstance(metadata.get("labels"), list):
-        raise ArtifactError(f"{path}: not a yamnet-tfjs metadata.json (no labels); re-run `yamnet-tfjs export`")
-    if not isinstance(metadata.get("outputs"), list) or not all(
-        isinstance(o, dict) and {"name", "node", "shape"} <= set(o) for o in metadata["outputs"]
-    ):
-        raise ArtifactError(f"{path}: its outputs list is missing or malformed; re-run `yamnet-tfjs export`")
-    return metadata
-
-
-def verify_files(metadata_path: Path, metadata: dict[str, Any], folder: Path) -> None:
-    """Every file under ``folder`` that the metadata lists exists with the sha256 it recorded.
-
-    Catches a truncated or corrupted weight shard, a ``model.json`` or SavedModel of another model
-    copied in, and a file deleted by hand, before any of them is published or run.
-    """
-    files = metadata.get("files")
-    if not isinstance(files, dict) or not files:
-        raise ArtifactError(f"{metadata_path}: lists no file checksums; re-run `yamnet-tfjs export`")
-    root = metadata_path.parent
-    prefix = "" if folder.resolve() == root.resolve() else folder.resolve().relative_to(root.resolve()).as_posix() + "/"
-    listed = {rel: digest for rel, digest in files.items() if rel.startswith(prefix)}
-    if not listed:
-        raise ArtifactError(f"{metadata_path}: lists no file of {folder}; re-run `yamnet-tfjs export`")
-    for rel, digest in sorted(listed.items()):
-        path = root / rel
-        if not path.is_file():
-            raise ArtifactError(f"{path}: missing, though {metadata_path.name} lists it; re-run `yamnet-tfjs export`")
-        if sha256_file(path) != digest:
-            raise ArtifactError(
-                f"{path}: differs from the file {metadata_path.name} recorded (sha256); it is truncated, "
-                "corrupted or from another model: re-run `yamnet-tfjs export`"
-            )
-
-
-def check_label_count(metadata_path: Path, metadata: dict[str, Any], widths: dict[str, int | None]) -> None:
-    """The label lists match the model's output widths (``widths``: output node -> last dimension).
-
-    A metadata.json whose labels are shifted by one would print every prediction under the wrong name.
-    """
-    by_name = {o["name"]: o for o in metadata["outputs"]}
-    checks = [("labels", "clip_scores"), ("yamnet_class_names", "yamnet_scores")]
-    if metadata.get("kind") == "yamnet":
-        checks = [("labels", "scores")]
-    for key, output in checks:
-        spec = by_name.get(output)
-        names = metadata.get(key)
-        if spec is None or names is None:
-            continue
-        width = widths.get(spec["node"])
-        if width is None or width < 0:
-            continue
-        if len(names) != width:
-            raise ArtifactError(
-                f"{metadata_path}: {len(names)} {key} but the model's {output} has {width} values; the labels "
-                "would be shown shifted or missing: re-run `yamnet-tfjs export`"
-            )
-
-
-def tfjs_output_widths(tfjs_dir: Path) -> dict[str, int | None]:
-    """Last dimension of each output of a converted graph model (from model.json's signature)."""
-    try:
-        model_json = read_model_json(tfjs_dir)
-    except (OSError, ValueError) as err:
-        raise ArtifactError(f"{tfjs_dir / 'model.json'}: not a readable TF.js graph model ({err})") from None
-    if not (model_json.get("signature") or (model_json.get("userDefinedMetadata") or {}).get("signature")):
-        return {}  # no signature to read widths from: nothing to compare
-    _, outputs = signature_io(model_json)
-    widths: dict[str, int | None] = {}
-    for spec in outputs.values():
-        dims = (spec.get("tensorShape") or {}).get("dim") or []
-        widths[spec["name"]] = int(dims[-1].get("size", -1)) if dims else None
-    return widths
-
-
-def verified_tfjs_metadata(tfjs_dir: Path) -> tuple[Path, dict[str, Any]]:
-    """The metadata of a TF.js model folder, after checking its files and label counts (see above)."""
-    path = find_metadata(tfjs_dir)
-    metadata = read_metadata(path)
-    verify_files(path, metadata, tfjs_dir)
-    check_label_count(path, metadata, tfjs_output_widths(tfjs_dir))
-    return path, metadata

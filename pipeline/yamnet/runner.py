@@ -9,10 +9,11 @@ Google's graph and the shared copy):
 * ``net(patches) -> features``: the MobileNet, on any batch of patches, giving every per-patch
   feature a head may read (:data:`pipeline.constants.FEATURE_WIDTHS`): scores ``[B, 521]``,
   embeddings ``[B, 1024]`` and the pooled outputs of blocks 9-13, pooled by the same
-  :func:`pipeline.yamnet_graph.patch_features` the export puts in the served graph.
+  :func:`pipeline.yamnet.graph.patch_features` the export puts in the served graph.
 
-Both halves are the model's own ops and constants, so the results equal the hub call's (checked in
-the tests); nothing about YAMNet is rebuilt by hand. If the graph cannot be cut (an unexpected
+Both halves are the model's own ops and constants (the cut is
+:func:`pipeline.yamnet.graph.first_conv_input`), so the results equal the hub call's (checked in the
+tests); nothing about YAMNet is rebuilt by hand. If the graph cannot be cut (an unexpected
 model), :func:`make_runner` falls back to calling the hub model per clip.
 """
 
@@ -24,12 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from .constants import FEATURE_ORDER
-from .tfenv import tf
-from .yamnet import Yamnet
-from .yamnet_graph import freeze_yamnet, patch_features
-
-CONV_OPS = {"Conv2D", "_FusedConv2D", "DepthwiseConv2dNative", "FusedDepthwiseConv2dNative"}
+from ..constants import FEATURE_ORDER
+from ..tfenv import tf
+from .graph import first_conv_input, freeze_yamnet, patch_features
+from .model import Yamnet
 
 
 @dataclass
@@ -76,7 +75,7 @@ def _split(yamnet: Yamnet) -> tuple[Callable, Callable, tuple[str, ...]]:
         inputs = [i for i in node.input if not i.startswith("^")]
         del node.input[:]
         node.input.extend(inputs)
-    patches_name = _first_conv_input(graph_def)
+    patches_name = first_conv_input(graph_def)
     keys = list(frozen.output_names)
     names = tuple(f for f in FEATURE_ORDER if f in ("embeddings", "yamnet_scores") or f in frozen.output_names)
 
@@ -94,38 +93,3 @@ def _split(yamnet: Yamnet) -> tuple[Callable, Callable, tuple[str, ...]]:
     )
     net = wrapped.prune(feeds=[graph.get_tensor_by_name(patches_name)], fetches=wrapped.outputs)
     return front, net, names
-
-
-def _first_conv_input(graph_def: Any) -> str:
-    """The tensor feeding the only convolution with no convolution upstream: YAMNet's patch batch."""
-    nodes = {n.name: n for n in graph_def.node}
-    memo: dict[str, bool] = {}
-
-    def has_conv_upstream(name: str) -> bool:
-        stack, seen = [name], set()
-        while stack:
-            cur = stack.pop()
-            if cur in memo:
-                if memo[cur]:
-                    return True
-                continue
-            if cur in seen:
-                continue
-            seen.add(cur)
-            node = nodes.get(cur)
-            if node is None:
-                continue
-            for inp in node.input:
-                src = inp.lstrip("^").split(":")[0]
-                if src in nodes and nodes[src].op in CONV_OPS:
-                    return True
-                stack.append(src)
-        for s in seen:
-            memo[s] = False
-        return False
-
-    firsts = [n for n in graph_def.node if n.op in CONV_OPS and not has_conv_upstream(n.input[0].split(":")[0])]
-    if len(firsts) != 1:
-        raise ValueError(f"expected one first convolution, found {len(firsts)}")
-    inp = firsts[0].input[0]
-    return inp if ":" in inp else inp + ":0"

@@ -3,7 +3,7 @@
 ``build_site`` assembles one self-contained folder that any static host can serve (GitHub Pages,
 ``python -m http.server``, an S3 bucket) and that works offline::
 
-    OUT/index.html            the page (web_demo/index.html)
+    OUT/index.html            the page (web_demo/index.html, installed as pipeline/web)
     OUT/src/*.js, style.css   page code, including the shared inference module model.js
     OUT/vendor/               TF.js + its wasm backend and .wasm binaries, copied from node_modules
     OUT/model/                the converted graph model (model.json, shards, metadata.json)
@@ -24,32 +24,15 @@ import functools
 import json
 import os
 import shutil
-import tempfile
 from datetime import datetime, timezone
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from .atomic import replace_dir
-from .errors import PipelineError
-from .layout import SITE_MARKER
-
-REPO = Path(__file__).resolve().parents[1]
-WEB_DEMO = REPO / "web_demo"
-"""Page sources: index.html and src/ (the page code and the shared model.js)."""
-
-
-MODEL_VARIANTS = ("tfjs", "tfjs-float16", "tfjs-uint8")
-"""Converted model folders an export may hold (see docs/contracts.md)."""
-
-TFJS_FILES = {
-    "tf.min.js": "@tensorflow/tfjs/dist/tf.min.js",
-    "tf-backend-wasm.min.js": "@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.min.js",
-    "tfjs-backend-wasm.wasm": "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm",
-    "tfjs-backend-wasm-simd.wasm": "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm",
-    "tfjs-backend-wasm-threaded-simd.wasm": "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm",
-}
-"""Vendored TF.js files (site name -> path under node_modules). The page loads the two scripts; the
-wasm backend fetches whichever binary the browser supports from the same folder."""
+from ..atomic import building_dir
+from ..errors import PipelineError
+from ..layout import SITE_MARKER, ArtifactError, verified_tfjs_metadata
+from ..layout import variant as layout_variant
+from .assets import AssetError, tfjs_versions, vendor_sources, web_root
 
 
 class SiteError(PipelineError):
@@ -62,8 +45,10 @@ def find_model_dir(export_dir: Path, variant: str = "tfjs") -> Path:
     export_dir = Path(export_dir)
     if (export_dir / "model.json").is_file():
         return export_dir
-    if variant not in MODEL_VARIANTS:
-        raise SiteError(f"unknown model variant {variant!r}; choose one of {', '.join(MODEL_VARIANTS)}")
+    try:
+        variant = layout_variant(variant).dir
+    except PipelineError as err:
+        raise SiteError(str(err)) from None
     model_dir = export_dir / variant
     if not (model_dir / "model.json").is_file():
         if not export_dir.is_dir():
@@ -81,8 +66,6 @@ def _model_files(model_dir: Path) -> tuple[list[Path], Path]:
     Each file must match the sha256 metadata.json recorded, and the labels the model's output width:
     a truncated shard, another model's model.json or shifted labels are never published.
     """
-    from .metadata import ArtifactError, verified_tfjs_metadata
-
     model_json = model_dir / "model.json"
     try:
         manifest = json.loads(model_json.read_text())
@@ -102,19 +85,11 @@ def _model_files(model_dir: Path) -> tuple[list[Path], Path]:
     return files, metadata_path
 
 
-def _vendor_sources(node_modules: Path) -> dict[str, Path]:
-    sources = {name: node_modules / rel for name, rel in TFJS_FILES.items()}
-    missing = [str(p) for p in sources.values() if not p.is_file()]
-    if missing:
-        raise SiteError(f"TF.js is not installed ({missing[0]} missing); run `npm ci` in {node_modules.parent}")
-    return sources
-
-
-def _page_sources(web_demo: Path) -> list[Path]:
-    index = web_demo / "index.html"
-    src = web_demo / "src"
+def _page_sources(web: Path) -> list[Path]:
+    index = web / "index.html"
+    src = web / "src"
     if not index.is_file() or not (src / "app.js").is_file():
-        raise SiteError(f"{web_demo}: page sources (index.html, src/app.js) missing")
+        raise SiteError(f"{web}: page sources (index.html, src/app.js) missing")
     if not (src / "model.js").is_file():
         raise SiteError(f"{src / 'model.js'} missing: the shared inference module is needed by the page")
     return sorted(p for p in src.iterdir() if p.is_file() and p.suffix in {".js", ".mjs", ".css"})
@@ -132,15 +107,15 @@ def build_site(
     export_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     variant: str = "tfjs",
-    web_demo: str | os.PathLike[str] = WEB_DEMO,
+    web: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Build the self-contained demo site for ``export_dir`` into ``out_dir`` (atomically).
 
     Args:
         export_dir: an export folder (``exported/NAME``) or a converted model folder with model.json.
         out_dir: where the site goes; created, or replaced if it is a site built earlier.
-        variant: which converted model to publish (``tfjs``, ``tfjs-float16``, ``tfjs-uint8``).
-        web_demo: page sources and ``node_modules`` (the repository's ``web_demo/``).
+        variant: which converted model to publish (a folder of :data:`pipeline.layout.VARIANTS`).
+        web: page sources and TF.js (default: the installed ones, :func:`pipeline.js.assets.web_root`).
 
     Returns:
         ``out_dir`` as an absolute path.
@@ -148,18 +123,19 @@ def build_site(
     Raises:
         SiteError: missing export/model files, TF.js not installed, or an unsafe target folder.
     """
-    web_demo = Path(web_demo).resolve()
     out_dir = Path(out_dir).absolute()
     model_dir = find_model_dir(Path(export_dir), variant)
     model_files, metadata = _model_files(model_dir)
-    vendor = _vendor_sources(web_demo / "node_modules")
-    page_files = _page_sources(web_demo)
+    try:
+        web = web_root() if web is None else Path(web).resolve()
+        vendor = vendor_sources(web)
+    except AssetError as err:
+        raise SiteError(str(err)) from None
+    page_files = _page_sources(web)
     _check_target(out_dir)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
-    try:
-        shutil.copy2(web_demo / "index.html", tmp / "index.html")
+    with building_dir(out_dir) as tmp:
+        shutil.copy2(web / "index.html", tmp / "index.html")
         (tmp / "src").mkdir()
         for path in page_files:
             shutil.copy2(path, tmp / "src" / path.name)
@@ -173,23 +149,11 @@ def build_site(
             "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "model": f"{model_dir.resolve().parent.name}/{model_dir.name}",
             "variant": model_dir.name,
-            "tfjs": _npm_version(web_demo / "node_modules" / "@tensorflow" / "tfjs"),
+            "tfjs": tfjs_versions(web).get("@tensorflow/tfjs"),
             "files": sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file()),
         }
         (tmp / SITE_MARKER).write_text(json.dumps(info, indent=2) + "\n")
-        tmp.chmod(0o755)
-        replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
-
-
-def _npm_version(package_dir: Path) -> str | None:
-    try:
-        return json.loads((package_dir / "package.json").read_text()).get("version")
-    except (OSError, ValueError):
-        return None
 
 
 # ---------------------------------------------------------------------------------------------

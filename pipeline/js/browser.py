@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import PipelineError
+from ..errors import PipelineError
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser

@@ -1,7 +1,7 @@
 """Run a converted TF.js model in Node (pure ``@tensorflow/tfjs``, cpu or wasm) from Python.
 
-A thin wrapper around ``web_demo/node/run_model.mjs``, which runs the model through the same
-``web_demo/src/model.js`` the web page uses: tests, parity and benchmarks all call this, so what they
+A thin wrapper around the Node runner ``node/run_model.mjs``, which runs the model through the same
+``src/model.js`` the web page uses: tests, parity and benchmarks all call this, so what they
 check is the code users run. Waveforms travel as raw float32 files, outputs come back as numpy arrays.
 """
 
@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import PipelineError
+from ..errors import PipelineError
+from .assets import node_modules, web_root
 
-REPO = Path(__file__).resolve().parents[1]
-WEB_DEMO = REPO / "web_demo"
-RUNNER = WEB_DEMO / "node" / "run_model.mjs"
+RUNNER = Path("node") / "run_model.mjs"
+"""The Node runner, relative to the installed page sources (:func:`pipeline.js.assets.web_root`)."""
 
 
 class NodeError(PipelineError):
@@ -45,8 +45,8 @@ def node_binary() -> str:
     node = shutil.which("node")
     if not node:
         raise NodeError("node not found on PATH: install Node.js 18 or newer")
-    if not (WEB_DEMO / "node_modules" / "@tensorflow" / "tfjs").is_dir():
-        raise NodeError(f"TF.js is not installed for the Node runner: run `npm ci` in {WEB_DEMO}")
+    if not (node_modules() / "@tensorflow" / "tfjs").is_dir():
+        raise NodeError(f"TF.js is not installed for the Node runner: run `npm ci` in {web_root()}")
     return node
 
 
@@ -67,8 +67,8 @@ def run_in_node(
             path = work / f"in{i}.f32"
             np.asarray(wave, dtype="<f4").tofile(path)
             inputs.append(str(path))
-        args = [node, str(RUNNER), "--model", str(model_dir), "--out", str(work / "out"), "--backend", backend]
-        args += ["--repeats", str(repeats), "--mode", mode, *inputs]
+        args = [node, str(web_root() / RUNNER), "--model", str(model_dir), "--out", str(work / "out")]
+        args += ["--backend", backend, "--repeats", str(repeats), "--mode", mode, *inputs]
         try:
             proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from .constants import DEFAULT_YAMNET_HANDLE, EMBEDDING_DIM, NUM_MEL_BINS, NUM_YAMNET_CLASSES, YAMNET_ENV_VAR
-from .errors import ModelLoadError
-from .tfenv import tf
+from ..constants import DEFAULT_YAMNET_HANDLE, EMBEDDING_DIM, NUM_MEL_BINS, NUM_YAMNET_CLASSES, YAMNET_ENV_VAR
+from ..errors import ModelLoadError
+from ..tfenv import tf
 
 OFFLINE_HINT = (
     f"If this machine is offline, point --yamnet or the {YAMNET_ENV_VAR} environment variable at a local "

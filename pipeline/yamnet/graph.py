@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from .constants import LAYER_WIDTHS
-from .errors import ModelLoadError
-from .tfenv import native_logs_silenced, tf
+from ..constants import LAYER_WIDTHS
+from ..errors import ModelLoadError
+from ..tfenv import native_logs_silenced, tf
 
 FRONTEND_PREFIX = "yamnet_frontend"
 """Name prefix of every front-end node this module creates; quantization skips these weights."""
@@ -38,6 +38,7 @@ YAMNET_OUTPUTS = ("scores", "embeddings", "log_mel")
 
 
 RELU_OPS = ("Relu", "Relu6")
+CONV_OPS = frozenset({"Conv2D", "_FusedConv2D", "DepthwiseConv2dNative", "FusedDepthwiseConv2dNative"})
 
 
 @dataclass
@@ -96,6 +97,46 @@ def block_outputs(graph_def: Any, embeddings: str) -> dict[str, str]:
     if len(relus) != 27:
         return {}
     return {f"layer{k}": relus[2 * k - 2] for k in LAYER_WIDTHS}
+
+
+def first_conv_input(graph_def: Any) -> str:
+    """The tensor feeding the only convolution with no convolution upstream: YAMNet's patch batch.
+
+    Cutting the graph there splits YAMNet into its front end (waveform -> log-mel patches
+    ``[N, 96, 64, 1]``) and its network (patches -> everything else), which the embedder runs on
+    patches batched across clips. Found by op type, so it holds for Google's graph and the shared copy.
+    """
+    nodes = {n.name: n for n in graph_def.node}
+    memo: dict[str, bool] = {}
+
+    def has_conv_upstream(name: str) -> bool:
+        stack, seen = [name], set()
+        while stack:
+            cur = stack.pop()
+            if cur in memo:
+                if memo[cur]:
+                    return True
+                continue
+            if cur in seen:
+                continue
+            seen.add(cur)
+            node = nodes.get(cur)
+            if node is None:
+                continue
+            for inp in node.input:
+                src = _base(inp)
+                if src in nodes and nodes[src].op in CONV_OPS:
+                    return True
+                stack.append(src)
+        for s in seen:
+            memo[s] = False
+        return False
+
+    firsts = [n for n in graph_def.node if n.op in CONV_OPS and not has_conv_upstream(_base(n.input[0]))]
+    if len(firsts) != 1:
+        raise ValueError(f"expected one first convolution, found {len(firsts)}")
+    inp = firsts[0].input[0]
+    return inp if ":" in inp else inp + ":0"
 
 
 def patch_features(outputs: dict[str, Any], names: list[str] | tuple[str, ...]) -> Any:
@@ -175,6 +216,16 @@ def _magnitude_nodes(prefix: str, frames: str, out_name: str, window: int, fft_l
                 node.input[i] = f"{prefix}/{inp}"
         nodes.append(node)
     return nodes
+
+
+def tfjs_friendly(model: Any) -> FrozenYamnet:
+    """YAMNet frozen, with the matmul-DFT front end every TF.js backend runs (what the export imports).
+
+    Google's own reference code (``research/audioset/yamnet/features.py``, ``_tflite_stft_magnitude``)
+    computes the same magnitude spectrum as a matmul with a DFT basis for TFLite, for the same reason:
+    the runtime has no (fast) FFT kernel.
+    """
+    return rewrite_front_end(freeze_yamnet(model))
 
 
 def rewrite_front_end(frozen: FrozenYamnet) -> FrozenYamnet:

@@ -1,0 +1,184 @@
+"""The ``train`` stage: embed (cached), cross-validate, fit the final head, write it with its report.
+
+It orchestrates :mod:`.head` (the model and its fit) and :mod:`.evaluation` (folds, CV, metrics) and
+writes ``head.keras``, ``head.json`` (docs/contracts.md) and the report into the export folder, all at
+once, so the accuracy reported is the accuracy of the head that is saved and exported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..atomic import staged
+from ..constants import FEATURE_WIDTHS, PATCH_HOP_SECONDS, PATCH_WINDOW_SECONDS, SAMPLE_RATE
+from ..datasets import Dataset
+from ..embeddings import EmbeddingSet, embed_dataset
+from ..errors import DatasetError, PipelineError
+from ..events import OnMessage, OnProgress, ignore
+from ..layout import (
+    DERIVED_FROM_EXPORT,
+    EXPORT_ARTIFACTS,
+    HEAD_JSON,
+    HEAD_KERAS,
+    MARKER,
+    TRAIN_ARTIFACTS,
+    check_output_dir,
+    marker_text,
+)
+from ..tfenv import tf
+from ..yamnet import Yamnet
+from .evaluation import CVResult, assign_folds, check_duplicates, cross_validate
+from .head import TrainConfig, cfg_dict, fit_head, head_fingerprint
+
+
+def _views(
+    dataset: Dataset, yamnet: Yamnet, cfg: TrainConfig, cache_dir: Path | None, on_progress: Callable | None
+) -> list[EmbeddingSet]:
+    """The plain view (always first) and, with ``shifted_views``, the shifted ones (``view_shifts``)."""
+    plain = embed_dataset(dataset, yamnet, cache_dir, shift=0, on_progress=on_progress)
+    views = [plain]
+    for shift in cfg.view_shifts if cfg.shifted_views else ():
+        shifted = embed_dataset(dataset, yamnet, cache_dir, shift=shift, on_progress=on_progress)
+        keep = {d: i for i, d in enumerate(shifted.digests)}
+        if [keep.get(d) for d in plain.digests] != list(range(len(plain))):
+            raise PipelineError("the shifted view lost different clips than the plain view; rerun `embed`")
+        views.append(shifted)
+    return views
+
+
+def inputs_hash(plain: EmbeddingSet) -> str:
+    """sha256 over YAMNet's identity and every clip's (content digest, label, fold): what the head saw."""
+    digest = hashlib.sha256(plain.yamnet_identity.encode())
+    for d, label, fold in zip(plain.digests, plain.labels, plain.folds, strict=True):
+        digest.update(f"{d}\t{plain.label_names[label]}\t{fold}\n".encode())
+    return digest.hexdigest()
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    cv: CVResult
+    report: dict[str, Any]
+
+
+def train(
+    dataset: Dataset,
+    yamnet: Yamnet,
+    out_dir: str | Path,
+    cfg: TrainConfig | None = None,
+    cache_dir: Path | None = None,
+    on_message: OnMessage = ignore,
+    on_progress: OnProgress | None = None,
+) -> TrainResult:
+    """Embed (cached), cross-validate, train the final head on all data and write ``out_dir``.
+
+    ``out_dir`` receives ``head.keras``, ``head.json``, ``report.json``, ``report.html`` and the plots,
+    all at once (staged, then swapped in): a failed run leaves the previous ones untouched. An export
+    already in ``out_dir`` is kept when the new head is identical to the one it was made from (same
+    weights), and removed otherwise, with a message, so no stale model is ever left beside a new head.
+
+    Raises:
+        OutputDirError: ``out_dir`` is a file, someone else's non-empty folder, or inside/above the data.
+    """
+    from ..report import write_report
+
+    cfg = cfg or TrainConfig()
+    say = on_message
+    out_dir = check_output_dir(out_dir, dataset.root)
+    started = time.perf_counter()
+    tfm = tf()
+    tfm.config.experimental.enable_op_determinism()
+    views = _views(dataset, yamnet, cfg, cache_dir, on_progress)
+    plain = views[0]
+    embed_seconds = time.perf_counter() - started
+    say(f"{len(plain)} clips embedded ({plain.stats.cached} from cache) in {embed_seconds:.1f} s")
+    counts = np.bincount(plain.labels, minlength=len(plain.label_names))
+    if counts.min() == 0:
+        empty = plain.label_names[int(np.argmin(counts))]
+        raise DatasetError(f"class '{empty}' has no clip that could be decoded; fix or remove its files")
+    data_warnings = check_duplicates(plain)
+    assign_folds(plain, cfg.stratified_folds, cfg.seed)  # refuses unusable folds before any training
+    for message in data_warnings:
+        say(f"warning: {message}")
+
+    cv_start = time.perf_counter()
+    cv = cross_validate(views, cfg, say)
+    cv_seconds = time.perf_counter() - cv_start
+    say(f"cross-validation ({cv.scheme}): mean clip accuracy {cv.mean_accuracy:.4f}")
+
+    final_start = time.perf_counter()
+    head, epochs, history = fit_head(views, np.arange(len(plain)), cfg, cfg.seed)
+    final_seconds = time.perf_counter() - final_start
+    say(f"final head trained on all {len(plain)} clips ({epochs} epochs, {final_seconds:.1f} s)")
+
+    fingerprint = head_fingerprint(head, plain.label_names, cfg.features)
+    keep_export = _previous_fingerprint(out_dir) == fingerprint
+    stale = [] if keep_export else [n for n in (*EXPORT_ARTIFACTS, *DERIVED_FROM_EXPORT) if (out_dir / n).exists()]
+    replaced = TRAIN_ARTIFACTS + (MARKER,) + (() if keep_export else EXPORT_ARTIFACTS + DERIVED_FROM_EXPORT)
+    with staged(out_dir, replaced) as stage:
+        save_head(stage, head, plain.label_names, cfg.features, yamnet, cfg.seed, inputs_hash(plain))
+        (stage / MARKER).write_text(marker_text("classifier"))
+        timing = {
+            "embed_seconds": round(embed_seconds, 2),
+            "cv_seconds": round(cv_seconds, 2),
+            "final_seconds": round(final_seconds, 2),
+            "total_seconds": round(time.perf_counter() - started, 2),
+        }
+        report = write_report(stage, dataset, plain, cv, cfg_dict(cfg), timing, epochs, history, warnings=data_warnings)
+    if stale:
+        say(
+            f"removed the export made from the previous head in {out_dir} ({', '.join(stale)}); "
+            f"run `yamnet-tfjs export {out_dir}` to make one from the new head"
+        )
+    elif keep_export and (out_dir / EXPORT_ARTIFACTS[0]).exists():
+        say(f"the export in {out_dir} was made from an identical head (same weights): kept")
+    return TrainResult(out_dir, cv, report)
+
+
+def save_head(
+    folder: Path,
+    head: Any,
+    labels: list[str],
+    features: tuple[str, ...] | list[str],
+    yamnet: Yamnet,
+    seed: int,
+    trained_on: str,
+) -> dict[str, Any]:
+    """Write ``head.keras`` and its contract ``head.json`` (docs/contracts.md) into ``folder``; returns the JSON.
+
+    ``trained_on`` is a hash of what the head saw (:func:`inputs_hash`); the weights' fingerprint lets a
+    later ``train`` tell whether an export made from this head is still valid.
+    """
+    head.save(folder / HEAD_KERAS)
+    info = {
+        "labels": list(labels),
+        "features": list(features),
+        "num_features": int(sum(FEATURE_WIDTHS[f] for f in features)),
+        "yamnet": {"handle": yamnet.handle, "identity": yamnet.identity},
+        "sample_rate": SAMPLE_RATE,
+        "patch_window_seconds": PATCH_WINDOW_SECONDS,
+        "patch_hop_seconds": PATCH_HOP_SECONDS,
+        "clip_aggregation": "mean of patch probabilities",
+        "seed": seed,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "inputs_hash": trained_on,
+        "weights_sha256": head_fingerprint(head, labels, features),
+    }
+    (folder / HEAD_JSON).write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
+def _previous_fingerprint(out_dir: Path) -> str | None:
+    try:
+        return json.loads((out_dir / HEAD_JSON).read_text(encoding="utf-8")).get("weights_sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
