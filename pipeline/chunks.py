@@ -18,7 +18,7 @@ import numpy as np
 from .constants import MIN_WAVEFORM_SAMPLES, PATCH_HOP_FRAMES, PATCH_HOP_SAMPLES, num_patches
 
 CHUNK_PATCHES = 32
-"""Patches per model call for long inputs (~61 s of audio): big enough that per-call overhead vanishes,
+"""Patches per model call for long inputs (~15 s of audio): big enough that per-call overhead vanishes,
 small enough that activations stay in the tens of MB."""
 
 LOG_MEL = "log_mel"

@@ -92,16 +92,19 @@ def classify(
 
     with user_errors():
         model = load_yamnet(yamnet)
+    _classify_each(audio, lambda paths, done: classify_files(model, paths, top_k, timeline, done), as_json, timeline)
+
+
+def _classify_each(audio: list[Path], run_files, as_json: bool, timeline: bool) -> None:
+    """What `classify` and `predict` share: run every file with a progress bar, print the results (JSON
+    or a table; bad files by name on stderr) and exit 1 if any file failed."""
     with progress("files") as bar:
         task = bar.add_task("classify", total=len(audio))
-        results, errors = classify_files(
-            model, audio, k=top_k, timeline=timeline, on_result=lambda _: bar.advance(task)
-        )
-        bar.update(task, completed=len(audio))
+        results, errors = run_files(audio, lambda _entry: bar.advance(task))
     for err in errors:
         error(str(err))
     if as_json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps(results, indent=2, ensure_ascii=False))
     else:
         _print_classification(results, timeline)
     if errors:
@@ -234,7 +237,7 @@ LayersOption = Annotated[
     typer.Option(
         "--layers",
         help="YAMNet blocks whose pooled outputs the head reads besides the embedding: a range (9-13), "
-        "a list (11,13) or 'none' (embedding only). Blocks 9-13 bought ~2 points on ESC-50.",
+        "a list (11,13) or 'none' (embedding only). What each block buys: docs/training.md.",
     ),
 ]
 EnsembleOption = Annotated[
@@ -427,16 +430,7 @@ def predict(
 
     with user_errors():
         model = load_exported(model_dir)
-    results, errors = predict_files(model, audio, k=top_k, timeline=timeline)
-    for err in errors:
-        error(str(err))
-    if as_json:
-        print(json.dumps(results, indent=2))
-    else:
-        _print_classification(results, timeline)
-    if errors:
-        info(f"{len(errors)} of {len(audio)} file(s) failed")
-        raise typer.Exit(1)
+    _classify_each(audio, lambda paths, done: predict_files(model, paths, top_k, timeline, done), as_json, timeline)
 
 
 @app.command()

@@ -15,14 +15,13 @@ import hashlib
 import os
 import shutil
 import stat
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
-from .atomic import replace_dir
+from .atomic import building_dir
 from .checksums import sha256_file
 from .datasets import ESC50_META
 from .errors import DatasetError
@@ -108,14 +107,8 @@ def safe_extract(archive: Path, dest: Path) -> Path:
         bad = zf.testzip()
         if bad is not None:
             raise DatasetError(f"{archive}: member '{bad}' fails its CRC check; delete the archive and download again")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".", dir=dest.parent))
-        try:
+        with building_dir(dest) as tmp:  # an earlier extraction stays in place until this one is complete
             zf.extractall(tmp)
-            replace_dir(tmp, dest)  # an earlier extraction stays in place until this one is complete
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
 

@@ -94,3 +94,34 @@ def test_bad_data_is_one_line_error(tmp_path):
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr and "does not exist" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_what_a_stage_depends_on_is_derived_from_its_imports():
+    from pipeline.run import stage_modules
+
+    names = {p.name for p in stage_modules("train")}
+    assert {"audio.py", "datasets.py", "embeddings.py", "model.py", "graph.py", "runner.py", "head.py"} <= names, names
+    parity = {p.name for p in stage_modules("parity")}
+    assert {"site.py", "predict.py", "audio.py", "node.py", "browser.py"} <= parity
+    assert "parity.py" not in names and "head.py" not in parity
+
+
+def test_editing_the_resampler_reruns_train(first_run, yamnet, monkeypatch):
+    """audio.py decodes every clip the head is trained on: a change to it must retrain (it did not)."""
+    from pipeline import run as run_module
+    from pipeline.cli import _train_config
+    from pipeline.datasets import load_dataset
+
+    out, cache, _ = first_run
+    dataset = load_dataset(ESC50_DIR).subset(classes=CLASSES.split(","))
+    cfg = _train_config(0, 60, False, "9-13", None, None, False, "1,2")
+    options = run_module.RunOptions(quantizations=(), parity_clips=2, parity_runtimes=("node-wasm", "chromium-wasm"),
+                                    parity_edge_cases=False, until="train")  # fmt: skip
+    same = run_module.run_pipeline(dataset, yamnet, out, cfg, cache, options)
+    assert same.stages == {"train": "skipped"}
+    real = run_module._source_bytes
+    monkeypatch.setattr(
+        run_module, "_source_bytes", lambda p: real(p) + (b"\n# edited" if p.name == "audio.py" else b"")
+    )
+    edited = run_module.run_pipeline(dataset, yamnet, out, cfg, cache, options)
+    assert edited.stages == {"train": "ran"}

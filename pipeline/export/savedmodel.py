@@ -41,12 +41,12 @@ class Head:
 def load_head(model_dir: Path) -> Head:
     """Read ``head.keras`` + ``head.json`` from ``model_dir`` and check they agree with each other."""
     keras_path = model_dir / HEAD_KERAS
+    if not keras_path.is_file():
+        raise ExportError(f"{keras_path} not found: run `yamnet-tfjs train` for {model_dir} first")
     try:
         info = read_head_info(model_dir)
     except ArtifactError as err:
         raise ExportError(str(err)) from None
-    if not keras_path.is_file():
-        raise ExportError(f"{keras_path} not found: run `yamnet-tfjs train` for {model_dir} first")
     tf()
     import keras
 

@@ -22,7 +22,10 @@ from ..errors import PipelineError
 from .assets import node_modules, web_root
 
 RUNNER = Path("node") / "run_model.mjs"
-"""The Node runner, relative to the installed page sources (:func:`pipeline.js.assets.web_root`)."""
+"""The Node runner's source, relative to the page sources (:func:`pipeline.js.assets.web_root`)."""
+
+BUNDLED_RUNNER = Path("vendor") / "run_model.node.mjs"
+"""The same runner bundled with TF.js by ``web_demo/build.mjs``: what an installed wheel runs."""
 
 
 class NodeError(PipelineError):
@@ -41,13 +44,22 @@ class NodeRun:
 
 
 def node_binary() -> str:
-    """Path of ``node``; a one-line error naming the fix if it is missing or TF.js is not installed."""
+    """Path of ``node``; a one-line error naming the fix if it is missing."""
     node = shutil.which("node")
     if not node:
-        raise NodeError("node not found on PATH: install Node.js 18 or newer")
-    if not (node_modules() / "@tensorflow" / "tfjs").is_dir():
-        raise NodeError(f"TF.js is not installed for the Node runner: run `npm ci` in {web_root()}")
+        raise NodeError("node not found on PATH: install Node.js 18 or newer (Node parity and the Node runner need it)")
     return node
+
+
+def runner_script() -> Path:
+    """The Node runner to start: the sources with their node_modules (a checkout, so edits take effect
+    at once), else the bundled runner that carries TF.js (an installed wheel)."""
+    root = web_root()
+    if (node_modules() / "@tensorflow" / "tfjs").is_dir():
+        return root / RUNNER
+    if (root / BUNDLED_RUNNER).is_file():
+        return root / BUNDLED_RUNNER
+    raise NodeError(f"TF.js for the Node runner is not installed: run `npm ci` in {root} (or reinstall yamnet-tfjs)")
 
 
 def run_in_node(
@@ -59,7 +71,7 @@ def run_in_node(
     timeout: float = 900,
 ) -> NodeRun:
     """Run every waveform through the TF.js model in ``model_dir`` (a folder with model.json)."""
-    node = node_binary()
+    node, script = node_binary(), runner_script()
     with tempfile.TemporaryDirectory(prefix="yamnet-tfjs-runner-") as tmp:
         work = Path(tmp)
         inputs = []
@@ -67,7 +79,7 @@ def run_in_node(
             path = work / f"in{i}.f32"
             np.asarray(wave, dtype="<f4").tofile(path)
             inputs.append(str(path))
-        args = [node, str(web_root() / RUNNER), "--model", str(model_dir), "--out", str(work / "out")]
+        args = [node, str(script), "--model", str(model_dir), "--out", str(work / "out")]
         args += ["--backend", backend, "--repeats", str(repeats), "--mode", mode, *inputs]
         try:
             proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)

@@ -1,8 +1,8 @@
 """Freeze YAMNet and rewrite its front end into ops every TF.js backend runs fast.
 
 TF Hub's YAMNet computes its spectrogram with ``tf.signal.stft``, which becomes ``RFFT`` +
-``ComplexAbs``: the TF.js wasm backend has no kernels for them and the cpu backend needs ~5 s per
-5 s clip. The converter also fuses ``matmul(x, mel) + 0.001`` into a ``_FusedMatMul`` with a scalar
+``ComplexAbs``: the TF.js wasm backend has no kernels for them and the cpu backend runs them in slow
+JavaScript. The converter also fuses ``matmul(x, mel) + 0.001`` into a ``_FusedMatMul`` with a scalar
 bias, which wasm rejects. This module freezes the hub model into a GraphDef and performs surgery
 with the same math (see ``../shared/notes/toolchain.md``):
 

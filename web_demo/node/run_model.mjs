@@ -63,6 +63,17 @@ export function fileHandler(dir) {
   };
 }
 
+/**
+ * Where the wasm binaries are: beside this file when it is the bundled runner (vendor/, as installed
+ * with the Python package), else in node_modules (a checkout).
+ */
+function wasmDir() {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  if (fs.existsSync(path.join(here, 'tfjs-backend-wasm.wasm'))) return here;
+  const require = createRequire(import.meta.url);
+  return path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
+}
+
 function readWaveform(file) {
   const buf = fs.readFileSync(file);
   return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
@@ -102,12 +113,7 @@ async function makeRunner(opts) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  const require = createRequire(import.meta.url);
-  const wasmDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
-  const backend = await initBackend(tf, [opts.backend], {
-    wasmPath: path.join(wasmDir, 'dist') + path.sep,
-    setWasmPaths,
-  });
+  const backend = await initBackend(tf, [opts.backend], {wasmPath: wasmDir() + path.sep, setWasmPaths});
   fs.mkdirSync(opts.out, { recursive: true });
   const t0 = performance.now();
   const run = await makeRunner(opts);
@@ -141,7 +147,9 @@ async function main() {
   fs.writeFileSync(path.join(opts.out, 'result.json'), JSON.stringify(summary, null, 2));
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+// Run as a script (also through a symlinked path, e.g. the installed package's pipeline/web/node/),
+// not when imported.
+if (process.argv[1] && fileURLToPath(import.meta.url) === fs.realpathSync(path.resolve(process.argv[1]))) {
   main().catch((err) => {
     process.stderr.write(`error: ${err?.message ?? err}\n`);
     process.exit(1);

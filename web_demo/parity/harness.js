@@ -1,6 +1,6 @@
 // Parity harness for headless Chromium: the same model.js the demo page uses, driven by
 // pipeline/parity.py through Playwright (`await window.runParity({...})`).
-import {initBackend, loadClassifier} from '../src/model.js';
+import {initBackend, loadClassifier, webglRenderer} from '../src/model.js';
 
 /** Float32Array -> base64 of its little-endian bytes (compact to hand back to Python). */
 function toBase64(f32) {
@@ -10,19 +10,6 @@ function toBase64(f32) {
     text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
   }
   return btoa(text);
-}
-
-/** What the browser says about its WebGL implementation (headless Chromium: SwiftShader, software). */
-function webglRenderer() {
-  try {
-    const gl = document.createElement('canvas').getContext('webgl2') ||
-      document.createElement('canvas').getContext('webgl');
-    if (!gl) return null;
-    const info = gl.getExtension('WEBGL_debug_renderer_info');
-    return gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER);
-  } catch (err) {
-    return null;
-  }
 }
 
 /**
@@ -58,7 +45,7 @@ window.runParity = async ({backend, model, inputs, repeats = 1}) => {
     backend: used,
     tfjs_version: tf.version.tfjs,
     user_agent: navigator.userAgent,
-    webgl_renderer: used === 'webgl' ? webglRenderer() : null,
+    webgl_renderer: used === 'webgl' ? webglRenderer(document) : null,
     flags,
     load_ms: loadMs,
     results,

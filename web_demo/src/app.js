@@ -1,9 +1,8 @@
 /**
  * The demo page: load the exported graph model, classify the microphone live and dropped files.
  *
- * Data flow (microphone): getUserMedia -> AudioWorklet (mono chunks at the context's rate) ->
- * Resampler (low-pass, to the model's rate) -> RingBuffer -> HopScheduler says "run" every hop
- * unless an inference is still running -> Classifier.run(last window) -> bars, "now hearing",
+ * Data flow (microphone): LiveCapture (live.js: worklet, resampler, ring buffer, hop scheduler)
+ * hands over the last window every hop -> Classifier.run (model.js) -> bars, "now hearing",
  * spectrogram from the model's own log_mel.
  *
  * Every model constant (sample rate, patch window/hop, minimum length, labels) comes from the
@@ -13,10 +12,9 @@
  * `backend` (comma list, default `webgl,wasm,cpu`), `window` (seconds, default the model's minimum
  * 0.975 s, at most 3), `hop` (seconds, default the patch hop 0.48), `k` (bars shown, default 5).
  */
-import {initBackend, loadClassifier} from './model.js';
-import {mixToMono, Resampler} from './resample.js';
-import {RingBuffer} from './ring-buffer.js';
-import {HopScheduler} from './scheduler.js';
+import {CaptureError, LiveCapture} from './live.js';
+import {frameHopSeconds, initBackend, isSoftwareRenderer, loadClassifier, melBins, webglRenderer} from './model.js';
+import {mixToMono} from './resample.js';
 import {Spectrogram} from './spectrogram.js';
 import {byTestId, renderBars, renderHistory, renderTimeline, topK} from './view.js';
 
@@ -28,6 +26,8 @@ const SILENCE_RMS = 1e-3;
 const HISTORY_LENGTH = 40;
 /** Weight of the newest window in the smoothed "now hearing" scores (exponential moving average). */
 const SMOOTHING = 0.5;
+/** Seconds of log-mel the live spectrogram shows. */
+const LIVE_SPECTROGRAM_SECONDS = 4;
 
 /** An error whose message is meant for the person in front of the page. */
 class UserError extends Error {}
@@ -47,7 +47,7 @@ const state = {
   windowSeconds: null,
   hopSeconds: null,
   timings: {loadMs: null, warmupMs: null},
-  mic: null, // {stream, ctx, node, source, resampler, ring, scheduler}
+  mic: null, // the LiveCapture while the microphone runs
   stats: {windows: 0, skipped: 0, lastMs: null, meanMs: null},
   smoothed: {custom: null, yamnet: null},
   lastResult: null, // {source, custom, yamnet, silent}
@@ -82,7 +82,7 @@ function setStatus(text, kind = 'info') {
 
 /** Turn anything thrown into a message a person can act on. */
 function describeError(err) {
-  if (err instanceof UserError) return err.message;
+  if (err instanceof UserError || err instanceof CaptureError) return err.message;
   const name = err?.name ?? '';
   if (name === 'NotAllowedError' || name === 'SecurityError' || name === 'PermissionDeniedError') {
     return 'Microphone permission was denied. Allow microphone access for this site (the icon in the address bar), then press Start again.';
@@ -163,6 +163,11 @@ async function loadModel() {
   state.hopSeconds = clampFloat(params.get('hop'), 0.05, MAX_WINDOW_SECONDS, metadata.patch_hop_seconds);
   populateWindowChoices(minSeconds);
 
+  const bins = melBins(metadata);
+  const liveColumns = Math.round(LIVE_SPECTROGRAM_SECONDS / frameHopSeconds(metadata));
+  state.liveSpectrogram = new Spectrogram($('spectrogram'), {columns: liveColumns, bins});
+  state.fileSpectrogram = new Spectrogram($('file-spectrogram'), {columns: 500, bins});
+
   setStatus('Warming up…', 'busy');
   const t1 = performance.now();
   await state.classifier.run(new Float32Array(metadata.min_samples));
@@ -177,14 +182,7 @@ async function loadModel() {
 
 /** True when WebGL is rendered in software (no GPU): then wasm is the faster backend. */
 function softwareWebgl() {
-  try {
-    const gl = document.createElement('canvas').getContext('webgl2') ?? document.createElement('canvas').getContext('webgl');
-    const info = gl?.getExtension('WEBGL_debug_renderer_info');
-    const renderer = info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : gl?.getParameter(gl.RENDERER);
-    return /swiftshader|llvmpipe|software/i.test(String(renderer ?? ''));
-  } catch {
-    return false;
-  }
+  return isSoftwareRenderer(webglRenderer(document));
 }
 
 function populateWindowChoices(minSeconds) {
@@ -262,59 +260,32 @@ function rms(x) {
 async function startMic() {
   if (state.mic) return;
   if (!state.classifier) throw new UserError('The model is not loaded yet.');
-  if (!navigator.mediaDevices?.getUserMedia) {
-    throw new UserError(
-      window.isSecureContext
-        ? 'This browser cannot capture audio (no getUserMedia). Files still work.'
-        : 'The microphone needs a secure page: open it over https or from localhost / 127.0.0.1.',
-    );
-  }
-  if (typeof AudioWorkletNode === 'undefined') {
-    throw new UserError('This browser has no AudioWorklet, which live audio needs. Use a current Chrome, Firefox or Safari; files still work.');
-  }
   setStatus('Waiting for microphone permission…', 'busy');
-  // Raw audio: echo cancellation, noise suppression and auto gain are tuned for speech calls and
-  // would remove exactly the non-speech sounds YAMNet classifies.
-  const stream = await navigator.mediaDevices.getUserMedia({
-    audio: {echoCancellation: false, noiseSuppression: false, autoGainControl: false},
+  const metadata = state.metadata;
+  const mic = new LiveCapture({
+    sampleRate: metadata.sample_rate,
+    windowSeconds: state.windowSeconds,
+    hopSeconds: state.hopSeconds,
+    maxWindowSeconds: MAX_WINDOW_SECONDS,
+    onWindow: (wave, info) => classifyWindow(mic, wave, info),
+    onLevel: (level) => {
+      const db = 20 * Math.log10(Math.max(level, 1e-6));
+      $('level-fill').style.width = `${Math.max(0, Math.min(100, ((db + 70) / 70) * 100))}%`;
+    },
+    onEnded: () => {
+      stopMic();
+      setStatus('The microphone was disconnected.', 'warn');
+    },
   });
-  // The context runs at the device's own rate (Firefox refuses to mix rates); we resample ourselves.
-  const ctx = new AudioContext();
-  try {
-    await ctx.audioWorklet.addModule(new URL('./audio-worklet.js', import.meta.url));
-    await ctx.resume();
-  } catch (err) {
-    stream.getTracks().forEach((t) => t.stop());
-    await ctx.close();
-    throw err;
-  }
-  const sr = state.metadata.sample_rate;
-  const source = ctx.createMediaStreamSource(stream);
-  const node = new AudioWorkletNode(ctx, 'capture-processor', {numberOfOutputs: 0, processorOptions: {chunkFrames: 2048}});
-  const mic = {
-    stream,
-    ctx,
-    source,
-    node,
-    resampler: new Resampler(ctx.sampleRate, sr),
-    ring: new RingBuffer(Math.ceil(MAX_WINDOW_SECONDS * sr)),
-    scheduler: new HopScheduler({hopSamples: Math.round(state.hopSeconds * sr), minSamples: Math.round(0.25 * sr)}),
-    lastWindowEnd: 0,
-  };
-  node.port.onmessage = (event) => onAudio(mic, event.data);
-  source.connect(node);
+  await mic.start();
   state.mic = mic;
   state.smoothed = {custom: null, yamnet: null};
   state.history = [];
   state.stats = {windows: 0, skipped: 0, lastMs: null, meanMs: null};
   state.liveSpectrogram.clear();
-  stream.getAudioTracks()[0]?.addEventListener('ended', () => {
-    stopMic();
-    setStatus('The microphone was disconnected.', 'warn');
-  });
   $('start-mic').disabled = true;
   $('stop-mic').disabled = false;
-  $('mic-rate').textContent = `${(ctx.sampleRate / 1000).toFixed(1)} kHz → ${sr / 1000} kHz`;
+  $('mic-rate').textContent = `${(mic.deviceRate / 1000).toFixed(1)} kHz → ${metadata.sample_rate / 1000} kHz`;
   setStatus('Listening…', 'ok');
 }
 
@@ -322,34 +293,16 @@ function stopMic() {
   const mic = state.mic;
   if (!mic) return;
   state.mic = null;
-  mic.node.port.postMessage('stop');
-  mic.source.disconnect();
-  mic.stream.getTracks().forEach((t) => t.stop());
-  mic.ctx.close();
+  mic.stop();
   $('start-mic').disabled = false;
   $('stop-mic').disabled = true;
   $('level-fill').style.width = '0%';
   setStatus('Microphone stopped.', 'info');
 }
 
-/** A chunk from the worklet: resample, buffer, maybe start an inference (never more than one). */
-function onAudio(mic, chunk) {
-  if (state.mic !== mic) return;
-  const samples = mic.resampler.process(chunk);
-  mic.ring.push(samples);
-  const level = rms(chunk);
-  const db = 20 * Math.log10(Math.max(level, 1e-6));
-  $('level-fill').style.width = `${Math.max(0, Math.min(100, ((db + 70) / 70) * 100))}%`;
-  if (mic.scheduler.push(samples.length)) runWindow(mic);
-  state.stats.skipped = mic.scheduler.skipped;
-}
-
-async function runWindow(mic) {
-  const sr = state.metadata.sample_rate;
-  const windowSamples = Math.round(state.windowSeconds * sr);
-  const wave = mic.ring.latest(windowSamples);
-  const end = mic.ring.totalWritten;
-  mic.scheduler.begin();
+/** One live window: classify it, update the spectrogram, the smoothed scores and the history. */
+async function classifyWindow(mic, wave, info) {
+  const metadata = state.metadata;
   try {
     const t0 = performance.now();
     const out = await state.classifier.run(wave);
@@ -357,15 +310,15 @@ async function runWindow(mic) {
     if (state.mic !== mic) return;
     const s = state.stats;
     s.windows += 1;
+    s.skipped = mic.stats.skipped;
     s.lastMs = ms;
     s.meanMs = s.meanMs == null ? ms : s.meanMs + (ms - s.meanMs) / s.windows;
 
-    const newFrames = Math.round((end - mic.lastWindowEnd) / (sr * 0.01));
-    mic.lastWindowEnd = end;
+    const newFrames = Math.round(info.newSamples / (metadata.sample_rate * frameHopSeconds(metadata)));
     state.liveSpectrogram.append(out.log_mel.data, newFrames);
 
     // Judge silence on the newest audio actually received (the ring zero-fills before the start).
-    const recent = Math.min(wave.length, end, state.metadata.min_samples);
+    const recent = Math.min(wave.length, info.received, metadata.min_samples);
     const silent = rms(wave.subarray(wave.length - recent)) < SILENCE_RMS;
     const current = {custom: out.clip_scores.data, yamnet: meanRows(out.yamnet_scores)};
     if (!silent) {
@@ -394,8 +347,6 @@ async function runWindow(mic) {
   } catch (err) {
     stopMic();
     showError(err);
-  } finally {
-    mic.scheduler.end();
   }
 }
 
@@ -454,8 +405,6 @@ function setLabelSet(set) {
 }
 
 function wire() {
-  state.liveSpectrogram = new Spectrogram($('spectrogram'), {columns: 400});
-  state.fileSpectrogram = new Spectrogram($('file-spectrogram'), {columns: 500});
   // The microphone starts only from a click (Safari requires a user gesture for audio).
   $('start-mic').addEventListener('click', () => startMic().catch((err) => {
     stopMic();
@@ -466,6 +415,7 @@ function wire() {
   $('labelset-yamnet').addEventListener('click', () => setLabelSet('yamnet'));
   $('window-select').addEventListener('change', (e) => {
     state.windowSeconds = Number(e.target.value);
+    if (state.mic) state.mic.windowSeconds = state.windowSeconds;
     renderStats();
   });
   const input = $('file-input');

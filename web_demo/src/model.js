@@ -9,8 +9,82 @@
 // `model.predict`'s structured output names: TF.js 4.22 can pair those names with the wrong tensors.
 // Node names and every YAMNet constant come from metadata.json (written by `yamnet-tfjs export`).
 
+/**
+ * @typedef {object} OutputSpec one output of the graph, as metadata.json lists it
+ * @property {string} name e.g. 'clip_scores'
+ * @property {string} node the graph node to pass to `model.execute`, e.g. 'Identity:0'
+ * @property {number[]} shape -1 for the patch (or frame) axis
+ */
+
+/**
+ * @typedef {object} Metadata metadata.json, written by `yamnet-tfjs export` (docs/contracts.md)
+ * @property {'classifier'|'yamnet'} kind
+ * @property {string[]} labels the classes of `scores`/`clip_scores` (YAMNet's 521 for kind 'yamnet')
+ * @property {string[]} [yamnet_class_names] YAMNet's 521 classes, in `yamnet_scores` order
+ * @property {number} sample_rate the waveform's rate (16000)
+ * @property {number} patch_window_seconds one patch (0.96)
+ * @property {number} patch_hop_seconds between patches (0.48)
+ * @property {number} min_samples shorter inputs are zero-padded to this (15600)
+ * @property {number} [frame_hop_seconds] between log_mel rows (0.01)
+ * @property {number} [num_mel_bins] log_mel columns (64)
+ * @property {OutputSpec[]} outputs
+ */
+
+/**
+ * @typedef {object} Output one output's values
+ * @property {Float32Array} data row-major
+ * @property {number[]} shape
+ */
+
+/**
+ * @typedef {Object<string, Output>} Result every output by name: scores [N, C], clip_scores [C],
+ *   yamnet_scores [N, 521], embeddings [N, 1024], log_mel [M, 64] (a classifier), or YAMNet's three
+ */
+
 /** Output names of an exported classifier, in metadata.json order. */
 export const OUTPUT_NAMES = ['scores', 'clip_scores', 'yamnet_scores', 'embeddings', 'log_mel'];
+
+/**
+ * Seconds between log_mel rows. Exports made before yamnet-tfjs 0.2 do not record it; they used
+ * YAMNet's 10 ms STFT hop.
+ * @param {Metadata} metadata
+ */
+export function frameHopSeconds(metadata) {
+  return metadata.frame_hop_seconds ?? 0.01;
+}
+
+/**
+ * Mel bins per log_mel row, from metadata (or the log_mel output's recorded shape).
+ * @param {Metadata} metadata
+ */
+export function melBins(metadata) {
+  const logMel = metadata.outputs?.find((o) => o.name === 'log_mel');
+  return metadata.num_mel_bins ?? logMel?.shape?.[1] ?? 64;
+}
+
+/**
+ * The WebGL renderer string (e.g. "ANGLE (… SwiftShader …)"), or null without WebGL.
+ * @param {Document} doc
+ * @returns {string|null}
+ */
+export function webglRenderer(doc) {
+  try {
+    const gl = doc.createElement('canvas').getContext('webgl2') ?? doc.createElement('canvas').getContext('webgl');
+    if (!gl) return null;
+    const info = gl.getExtension('WEBGL_debug_renderer_info');
+    return String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * True for a software WebGL renderer (no GPU: SwiftShader, llvmpipe), where wasm is faster.
+ * @param {string|null} renderer
+ */
+export function isSoftwareRenderer(renderer) {
+  return /swiftshader|llvmpipe|software/i.test(String(renderer ?? ''));
+}
 
 /**
  * Switch TF.js to the first backend in `preferred` that initialises; returns the name in use.
@@ -48,6 +122,12 @@ export async function initBackend(tf, preferred = ['webgl', 'wasm', 'cpu'], { wa
  * `source` is the URL of model.json (metadata.json is then fetched from the same folder unless
  * given) or a TF.js IOHandler (then `metadata` must be passed, e.g. read from disk in Node).
  */
+/**
+ * @param {object} tf the TF.js namespace
+ * @param {string|object} source URL of model.json, or a TF.js IOHandler
+ * @param {{metadata?: Metadata}} [options]
+ * @returns {Promise<Classifier>}
+ */
 export async function loadClassifier(tf, source, { metadata } = {}) {
   if (!metadata) {
     if (typeof source !== 'string') {
@@ -71,6 +151,11 @@ function checkMetadata(metadata) {
 
 /** A loaded model: `run(waveform)` gives every output as {data: Float32Array, shape: number[]}. */
 export class Classifier {
+  /**
+   * @param {object} tf the TF.js namespace
+   * @param {object} model a tf.GraphModel
+   * @param {Metadata} metadata
+   */
   constructor(tf, model, metadata) {
     this.tf = tf;
     this.model = model;
@@ -89,7 +174,11 @@ export class Classifier {
     return this.metadata.yamnet_class_names ?? [];
   }
 
-  /** Run on one 16 kHz mono waveform (Float32Array, any length; short ones are zero-padded by the graph). */
+  /**
+   * Run on one 16 kHz mono waveform (any length; short ones are zero-padded by the graph).
+   * @param {Float32Array|number[]} waveform
+   * @returns {Promise<Result>}
+   */
   async run(waveform) {
     if (!(waveform instanceof Float32Array)) waveform = Float32Array.from(waveform);
     const tf = this.tf;
