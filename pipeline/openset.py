@@ -121,8 +121,8 @@ class OutOfFold:
     """One cross-validation head's view of its test fold, for calibration (all arrays row-aligned).
 
     ``clip_probs`` [n, C], ``clip_yamnet`` [n, 521] (mean over each clip's patches), ``clip_correct`` [n];
-    the same per patch (``patch_*``, [m, ...]); ``train_yamnet`` [k, 521]: YAMNet scores of the head's own
-    training patches (its ``q``).
+    the same per patch (``patch_*``, [m, ...]); ``q``: :func:`yamnet_quantiles` of the head's own training
+    patches, so the test fold is judged as the shipped decision will judge new sounds.
     """
 
     clip_probs: np.ndarray
@@ -131,7 +131,7 @@ class OutOfFold:
     patch_probs: np.ndarray
     patch_yamnet: np.ndarray
     patch_correct: np.ndarray
-    train_yamnet: np.ndarray
+    q: np.ndarray
 
 
 def calibrate(
@@ -140,7 +140,7 @@ def calibrate(
     """Thresholds from out-of-fold predictions (each head's own ``q``); the shipped ``q`` from all training patches."""
     clip_s, clip_c, patch_s, patch_c = [], [], [], []
     for part in folds:
-        q = yamnet_quantiles(part.train_yamnet)
+        q = part.q
         clip_s.append(scores(part.clip_probs, part.clip_yamnet, q, weight))
         clip_c.append(part.clip_correct)
         patch_s.append(scores(part.patch_probs, part.patch_yamnet, q, weight))

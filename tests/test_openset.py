@@ -41,9 +41,10 @@ def test_calibration_rejects_surprising_inputs_and_decides_per_input():
     probs = rng.dirichlet(np.ones(c) * 0.3, size=n)
     labels = np.where(rng.uniform(size=n) < 0.8, probs.argmax(1), rng.integers(0, c, n))
     yam = rng.uniform(0, 0.2, size=(n, 521)).astype(np.float32)
-    from pipeline.openset import OutOfFold
+    from pipeline.openset import OutOfFold, yamnet_quantiles
 
-    part = OutOfFold(probs, yam, probs.argmax(1) == labels, probs, yam, probs.argmax(1) == labels, yam)
+    correct = probs.argmax(1) == labels
+    part = OutOfFold(probs, yam, correct, probs, yam, correct, yamnet_quantiles(yam))
     cfg = calibrate([part], yam, budget=0.02)
     assert cfg.calibration["open_accuracy"] >= cfg.calibration["closed_accuracy"] - 0.02 - 1e-9
     loud = yam[0].copy()
