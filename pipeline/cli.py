@@ -119,10 +119,24 @@ def _print_classification(results: list[dict], timeline: bool) -> None:
         if "error" in result:  # already reported on stderr
             continue
         out_console.print(f"[bold]{escape(result['file'])}[/] ({result['duration']:.2f} s)")
+        decision = result.get("decision")
+        if decision:
+            verdict = (
+                "[yellow]unknown[/]: none of the model's classes"
+                if decision["label"] == "unknown"
+                else f"[green]{escape(decision['label'])}[/]"
+            )
+            out_console.print(
+                f"  → {verdict}  [dim](score {decision['score']:.3f}, threshold {decision['threshold']:.3f})[/]"
+            )
         for rank, row in enumerate(result["top"], 1):
             out_console.print(f"  {rank:>2}. {escape(row['label']):<40} {row['score']:.3f}  [dim](#{row['index']})[/]")
         for row in result.get("timeline", []):
             out_console.print(f"     {row['start']:7.2f} s  {escape(row['label']):<40} {row['score']:.3f}")
+        if "events" in result:
+            out_console.print(f"  events: {len(result['events'])}" + ("" if result["events"] else " (none)"))
+            for event in result["events"]:
+                out_console.print(f"     {escape(event['text'])}")
 
 
 # --- embed / train (data sets, cached embeddings, head training) ---------------------------------
@@ -229,7 +243,19 @@ def embed(
 
 SeedOption = Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same head.")]
 EpochsOption = Annotated[
-    int, typer.Option("--epochs", min=1, help="Maximum epochs (early stopping usually ends sooner).")
+    int | None,
+    typer.Option(
+        "--epochs", min=1, help="Epoch cap (default 20; the learning rate decays to 0 by then).", show_default=False
+    ),
+]
+RejectBudgetOption = Annotated[
+    float,
+    typer.Option(
+        "--reject-budget",
+        min=0.0,
+        max=0.5,
+        help="Known-class accuracy the 'unknown' decision may cost, as a fraction (0: never reject).",
+    ),
 ]
 WithScoresOption = Annotated[
     bool, typer.Option("--with-scores/--no-scores", help="Also feed YAMNet's 521 scores to the head.")
@@ -285,13 +311,14 @@ def parse_features(layers: str = DEFAULT_LAYERS, with_scores: bool = False) -> t
 
 def _train_config(
     seed: int,
-    epochs: int,
+    epochs: int | None,
     with_scores: bool,
     layers: str,
     ensemble: int | None,
     hidden: int | None,
     shifted: bool,
     folds: str | None,
+    reject_budget: float = 0.02,
 ):
     """The TrainConfig both `train` and `run` build from the same options (None: TrainConfig's default)."""
     from .training import TrainConfig
@@ -299,13 +326,30 @@ def _train_config(
     default = TrainConfig()
     return TrainConfig(
         features=parse_features(layers, with_scores),
-        max_epochs=epochs,
+        max_epochs=default.max_epochs if epochs is None else epochs,
         ensemble=default.ensemble if ensemble is None else ensemble,
         hidden=default.hidden if hidden is None else hidden,
         shifted_views=shifted,
         seed=seed,
         folds=_int_list(folds),
+        reject_budget=reject_budget,
     )
+
+
+@contextmanager
+def _work_bars() -> Iterator[tuple]:
+    """Progress for the long parts of training: clips embedded, then the training runs' epochs."""
+    with progress("steps") as bar:
+        embed = bar.add_task("embed (clips)", total=1, visible=False)
+        epochs = bar.add_task("train (epochs)", total=1, visible=False)
+
+        def on_progress(done: int, total: int) -> None:
+            bar.update(embed, completed=done, total=total, visible=True)
+
+        def on_epoch(done: int, total: int) -> None:
+            bar.update(epochs, completed=done, total=total, visible=True)
+
+        yield on_progress, on_epoch
 
 
 @app.command()
@@ -321,7 +365,8 @@ def train(
     cache: CacheOption = None,
     classes: ClassesOption = None,
     folds: TestFoldsOption = None,
-    epochs: EpochsOption = 60,
+    epochs: EpochsOption = None,
+    reject_budget: RejectBudgetOption = 0.02,
     with_scores: WithScoresOption = False,
     layers: LayersOption = DEFAULT_LAYERS,
     ensemble: EnsembleOption = None,
@@ -337,18 +382,11 @@ def train(
     with user_errors():
         dataset, cache_dir = _load_data(data, data_format, manifest, cache, classes)
         check_output_dir(out, dataset.root)  # before any work: never a file, the data, or someone's folder
-        cfg = _train_config(seed, epochs, with_scores, layers, ensemble, hidden, shifted, folds)
+        cfg = _train_config(seed, epochs, with_scores, layers, ensemble, hidden, shifted, folds, reject_budget)
         model = load_yamnet(yamnet)
-        with progress("clips") as bar:
-            task = bar.add_task("embed", total=len(dataset.clips))
+        with _work_bars() as (on_progress, on_epoch):
             result = run_training(
-                dataset,
-                model,
-                out,
-                cfg,
-                cache_dir,
-                on_message=info,
-                on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+                dataset, model, out, cfg, cache_dir, on_message=info, on_progress=on_progress, on_epoch=on_epoch
             )
     cv = result.report["cv"]
     info(f"clip accuracy per fold {cv['fold_accuracy']}, mean {cv['mean_accuracy']:.4f}")
@@ -364,6 +402,14 @@ def _quantizations(values: list[str] | None) -> list[str]:
     return list(dict.fromkeys(values))
 
 
+FullParityOption = Annotated[
+    bool,
+    typer.Option(
+        "--full",
+        help="Parity: run the slow backends (cpu, webgl) on every waveform and variant too; by default they "
+        "check two real clips and the short edge cases, the wasm backends everything.",
+    ),
+]
 QuantizeOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -436,16 +482,27 @@ def predict(
         bool, typer.Option("--json", help="Print JSON: a list, one entry per file ({file, error} for a failed one).")
     ] = False,
     timeline: Annotated[bool, typer.Option("--timeline", help="Also give each 0.48 s patch's top class.")] = False,
+    events: Annotated[
+        bool,
+        typer.Option(
+            "--events",
+            help="List sound events ('rooster 00:12.4-00:15.3'): each 0.975 s window decided as the page decides "
+            "live (a class or unknown), then the page's hysteresis (on after 3 windows, off after 2; metadata.json).",
+        ),
+    ] = False,
 ) -> None:
     """Classify audio files with an exported model's SavedModel (same output as `classify`, your classes).
 
+    Each file also gets the "unknown" decision (none of the model's classes) when the export carries one.
     A file that cannot be read is reported by name and skipped; the exit code is 1 if any failed.
     """
     from .predict import load_exported, predict_files
 
     with user_errors():
         model = load_exported(model_dir)
-    _classify_each(audio, lambda paths, done: predict_files(model, paths, top_k, timeline, done), as_json, timeline)
+    _classify_each(
+        audio, lambda paths, done: predict_files(model, paths, top_k, timeline, done, events), as_json, timeline
+    )
 
 
 @app.command()
@@ -516,6 +573,7 @@ def parity(
     edge_cases: Annotated[
         bool, typer.Option("--edge-cases/--no-edge-cases", help="Also run silence, 0.5 s, 30 s, noise, square.")
     ] = True,
+    full: FullParityOption = False,
 ) -> None:
     """Prove Python and JavaScript predict the same: the SavedModel vs TF.js in Node and headless Chromium.
 
@@ -535,6 +593,7 @@ def parity(
             edge=edge_cases,
             on_message=info,
             keep_complete=True,
+            full=full,
         )
     record = parity_record(report)
     out_console.print(_parity_table(record))
@@ -569,6 +628,7 @@ def run(
     edge_cases: Annotated[
         bool, typer.Option("--edge-cases/--no-edge-cases", help="Parity also on silence, 0.5 s, 30 s, noise, square.")
     ] = True,
+    full: FullParityOption = False,
     site_variant: Annotated[
         str, typer.Option("--site-variant", help="Model the demo site ships: tfjs, tfjs-float16 or tfjs-uint8.")
     ] = "tfjs",
@@ -585,7 +645,8 @@ def run(
     cache: CacheOption = None,
     classes: ClassesOption = None,
     folds: TestFoldsOption = None,
-    epochs: EpochsOption = 60,
+    epochs: EpochsOption = None,
+    reject_budget: RejectBudgetOption = 0.02,
     with_scores: WithScoresOption = False,
     layers: LayersOption = DEFAULT_LAYERS,
     ensemble: EnsembleOption = None,
@@ -608,25 +669,21 @@ def run(
             raise PipelineError(f"--until takes one of {', '.join(STAGES)}, got '{until}'")
         dataset, cache_dir = _load_data(data, data_format, manifest, cache, classes)
         check_output_dir(out, dataset.root)  # before any work: never a file, the data, or someone's folder
-        cfg = _train_config(seed, epochs, with_scores, layers, ensemble, hidden, shifted, folds)
+        cfg = _train_config(seed, epochs, with_scores, layers, ensemble, hidden, shifted, folds, reject_budget)
         options = RunOptions(
             quantizations=tuple(_quantizations(quantize)),
             parity_clips=parity_clips,
             parity_runtimes=tuple(runtimes) if runtimes else None,
             parity_edge_cases=edge_cases,
+            parity_full=full,
             site_variant=site_variant,
             force=force,
             until=until,
         )
         model = load_yamnet(yamnet)
-        with progress("clips") as bar:
-            task = bar.add_task("embed", total=len(dataset.clips), visible=False)
-
-            def on_progress(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total, visible=True)
-
+        with _work_bars() as (on_progress, on_epoch):
             result = run_pipeline(
-                dataset, model, out, cfg, cache_dir, options, on_message=_stage_lines, on_progress=on_progress
+                dataset, model, out, cfg, cache_dir, options, _stage_lines, on_progress=on_progress, on_epoch=on_epoch
             )
     _print_headline(result)
     if not result.ok:
@@ -643,17 +700,25 @@ def _parity_table(record):
     python = record.python_ms_per_audio_second
     table = Table(title=f"parity vs Python: max abs diff on real clips (Python: {python:.1f} ms per s of audio)")
     shorts = [o.short for o in OUTPUTS.values()]
-    for column in ("model", "runtime", "backend", *shorts, "top-1 head·yamnet", "ms/s", "ok"):
+    for column in ("model", "runtime", "backend", *shorts, "top-1 head·yamnet", "decision", "ms/s", "ok"):
         table.add_column(column, no_wrap=True)
     for row in record.rows:
         if row.error is not None:
-            table.add_row(row.variant, row.runtime, "-", *["-"] * len(shorts), "-", "-", "[red]did not run[/]")
+            table.add_row(row.variant, row.runtime, "-", *["-"] * len(shorts), "-", "-", "-", "[red]did not run[/]")
             continue
         diffs = ["-" if row.worst[name] is None else f"{row.worst[name]:.1e}" for name in OUTPUTS]
         top1 = " · ".join(f"{agree}/{total}" for agree, total in row.top1.values())
         speed = "-" if row.ms_per_audio_second is None else f"{row.ms_per_audio_second:.1f}"
+        decision = f"{row.decisions[0]}/{row.decisions[1]}" if row.decisions[1] else "-"
         table.add_row(
-            row.variant, row.runtime, row.backend or "-", *diffs, top1, speed, "yes" if row.ok else "[red]NO[/]"
+            row.variant,
+            row.runtime,
+            row.backend or "-",
+            *diffs,
+            top1,
+            decision,
+            speed,
+            "yes" if row.ok else "[red]NO[/]",
         )
     return table
 

@@ -252,8 +252,7 @@ def check_output_dir(out: str | os.PathLike[str], data_root: str | os.PathLike[s
             )
     if out.is_dir() and any(out.iterdir()) and not is_product_dir(out):
         raise OutputDirError(
-            f"{out}: folder is not empty and was not written by yamnet-tfjs (no {MARKER}); "
-            "choose a new or empty folder"
+            f"{out}: folder is not empty and was not written by yamnet-tfjs (no {MARKER}); choose a new or empty folder"
         )
     return out
 
@@ -455,6 +454,7 @@ class ParityRow:
     error: str | None = None
     measured: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # output -> kind -> max/mean/bound
     ms_per_case: dict[str, float] = field(default_factory=dict)
+    decisions: tuple[int, int] = (0, 0)  # open-set decisions (class or unknown) equal to Python's, of all cases
     info: dict[str, Any] = field(default_factory=dict)  # backend details (TF.js version, WebGL renderer, flags)
 
 
@@ -513,6 +513,7 @@ def parity_record(raw: dict[str, Any]) -> ParityRecord:
                     error=r.get("error"),
                     measured=outputs,
                     ms_per_case=dict(r.get("ms_per_case") or {}),
+                    decisions=((r.get("decisions") or {}).get("agree", 0), (r.get("decisions") or {}).get("total", 0)),
                     info=dict(r.get("info") or {}),
                 )
             )

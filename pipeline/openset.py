@@ -1,4 +1,4 @@
-""""None of my classes": the open-set decision a head ships with, and how it is calibrated.
+""" "None of my classes": the open-set decision a head ships with, and how it is calibrated.
 
 A softmax head always names one of its classes. The decision adds a rejection score computed from two
 outputs the exported graph already has, so every runtime can apply it with a dozen lines:
@@ -28,6 +28,9 @@ import numpy as np
 
 UNKNOWN = -1
 """The label index of "none of my classes"."""
+
+UNKNOWN_LABEL = "unknown"
+"""How the decision names it to people (``predict``'s JSON, the page)."""
 
 QUANTILE = 0.995
 """Percentile of YAMNet's training-patch scores above which a class counts as surprising."""

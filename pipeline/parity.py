@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from .layout import (
     read_report,
     verified_tfjs_metadata,
 )
+from .openset import decide
 
 HARNESS = "parity"
 """The harness page's folder beside the page sources (``parity/harness.html``)."""
@@ -75,13 +76,14 @@ class Case:
 
 @dataclass
 class RuntimeRun:
-    """What one JS runtime returned: the backend it really used, outputs per case, ms per case."""
+    """What one runtime returned: the backend it really used, outputs, open-set decisions and ms per case."""
 
     runtime: str
     backend: str
     outputs: list[dict[str, np.ndarray]]
     ms: list[float]
     info: dict[str, Any]
+    decisions: list[dict[str, Any] | None] = field(default_factory=list)  # {label, score}; label -1 = unknown
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,13 +147,16 @@ def run_python(export_dir: Path, cases: Sequence[Case]) -> RuntimeRun:
     from .predict import load_exported
 
     model = load_exported(export_dir)
-    outputs, ms = [], []
+    outputs, ms, decisions = [], [], []
     for case in cases:
         model(case.waveform)
         start = time.perf_counter()
         outputs.append(model(case.waveform))
         ms.append((time.perf_counter() - start) * 1000)
-    return RuntimeRun("python", "tensorflow", outputs, ms, {})
+        if model.open_set is not None:
+            label, score = decide(outputs[-1]["clip_scores"], outputs[-1]["yamnet_scores"], model.open_set)
+            decisions.append({"label": label, "score": score})
+    return RuntimeRun("python", "tensorflow", outputs, ms, {}, decisions)
 
 
 def run_node(runtime: Runtime, model_dir: Path, cases: Sequence[Case]) -> RuntimeRun:
@@ -160,7 +165,8 @@ def run_node(runtime: Runtime, model_dir: Path, cases: Sequence[Case]) -> Runtim
 
     run = run_in_node(model_dir, [c.waveform for c in cases], backend=runtime.backend)
     info = {k: run.raw.get(k) for k in ("tfjs_version", "load_ms")}
-    return RuntimeRun(runtime.name, run.backend, run.outputs, [float(np.median(m)) for m in run.ms], info)
+    ms = [float(np.median(m)) for m in run.ms]
+    return RuntimeRun(runtime.name, run.backend, run.outputs, ms, info, run.decisions)
 
 
 def run_browser(
@@ -239,11 +245,53 @@ def _run_page(browser: Any, url: str, runtime: Runtime, inputs: list[str]) -> Ru
     ]
     info = {k: raw.get(k) for k in ("tfjs_version", "webgl_renderer", "flags", "load_ms", "user_agent")}
     ms = [float(np.median(e["ms"])) for e in raw["results"]]
-    return RuntimeRun(runtime.name, raw["backend"], outputs, ms, info)
+    return RuntimeRun(runtime.name, raw["backend"], outputs, ms, info, [e.get("decision") for e in raw["results"]])
 
 
 # ---------------------------------------------------------------------------------------------
 # Comparison
+
+
+SLOW_BACKENDS = ("cpu", "webgl")
+"""Backends that take 10-30x wasm's time per second of audio here (pure JS; WebGL on a software
+renderer): by default they check fewer, shorter waveforms (:func:`case_plan`); ``--full`` runs them all."""
+
+QUICK_CLIPS = 2
+"""Real clips a slow backend runs on the first variant by default (plus the short edge cases)."""
+
+
+def case_plan(runtime: Runtime, variant_position: int, cases: Sequence[Case], full: bool) -> list[int]:
+    """Which cases (indices) ``runtime`` runs on the ``variant_position``-th variant.
+
+    Everything with ``full`` or on a fast backend. A slow backend's kernels are checked on the first
+    variant (float32) with a few real clips and the short edge cases; on the other variants, whose
+    weights the fast backends check on every case, with the short edge cases only. The long and noisy
+    cases add time, not kernels.
+    """
+    everything = list(range(len(cases)))
+    if full or runtime.backend not in SLOW_BACKENDS:
+        return everything
+    short = [i for i, c in enumerate(cases) if c.kind != "clip" and c.seconds <= 3.0 and "noise" not in c.name]
+    clips = [i for i, c in enumerate(cases) if c.kind == "clip"][: QUICK_CLIPS if variant_position == 0 else 0]
+    return sorted(clips + short[: None if variant_position == 0 else 2]) or everything[:1]
+
+
+def _compare_some(
+    reference: RuntimeRun, run: RuntimeRun, cases: Sequence[Case], chosen: list[int], variant: Variant
+) -> dict[str, Any]:
+    """:func:`compare` on the cases ``run`` ran (``chosen``), naming them when they are not all."""
+    subset = RuntimeRun(
+        reference.runtime,
+        reference.backend,
+        [reference.outputs[i] for i in chosen],
+        [reference.ms[i] for i in chosen],
+        reference.info,
+        [reference.decisions[i] for i in chosen] if reference.decisions else [],
+    )
+    result = compare(subset, run, [cases[i] for i in chosen], variant)
+    if len(chosen) < len(cases):
+        result["cases"] = [cases[i].name for i in chosen]
+    return result
 
 
 def compare(reference: RuntimeRun, run: RuntimeRun, cases: Sequence[Case], variant: Variant) -> dict[str, Any]:
@@ -271,6 +319,12 @@ def compare(reference: RuntimeRun, run: RuntimeRun, cases: Sequence[Case], varia
             if worst > bound:
                 failures.append(f"{name} ({kind}): max abs diff {worst:.3g} > bound {bound:.0e}")
         outputs[name] = per_kind
+    decisions = _decisions(reference, run, cases)
+    if decisions["total"] and decisions["agree"] < variant.top1 * decisions["total"]:
+        failures.append(
+            f"open-set decisions: {decisions['agree']}/{decisions['total']} agree with Python "
+            f"(< {variant.top1:.0%}; differing: {', '.join(decisions['differ'])})"
+        )
     top1 = _top1(reference, run, cases)
     required = variant.top1
     for what, agreement in top1.items():
@@ -283,10 +337,28 @@ def compare(reference: RuntimeRun, run: RuntimeRun, cases: Sequence[Case], varia
         "top1": top1,
         "ms_per_audio_second": round(sum(run.ms) / seconds, 3),
         "ms_per_case": {c.name: round(ms, 2) for c, ms in zip(cases, run.ms, strict=True)},
+        "decisions": decisions,
         "info": run.info,
         "failures": failures,
         "ok": not failures,
     }
+
+
+def _decisions(reference: RuntimeRun, run: RuntimeRun, cases: Sequence[Case]) -> dict[str, Any]:
+    """Agreement of the open-set decision ("unknown" or a class) with Python's, on every case (synthetic ones
+    too: the decision is what the page shows a person). Both sides compute the score in float64."""
+    if not reference.decisions:
+        return {"agree": 0, "total": 0, "differ": []}
+    got_all = run.decisions or [None] * len(cases)
+    agree, worst, differ = 0, 0.0, []
+    for case, ref, got in zip(cases, reference.decisions, got_all, strict=True):
+        if got is not None and int(ref["label"]) == int(got["label"]):
+            agree += 1
+        else:
+            differ.append(case.name)
+        if got is not None:
+            worst = max(worst, abs(float(ref["score"]) - float(got["score"])))
+    return {"agree": agree, "total": len(cases), "differ": differ, "max_score_diff": worst}
 
 
 def _top1(reference: RuntimeRun, run: RuntimeRun, cases: Sequence[Case]) -> dict[str, dict[str, Any]]:
@@ -348,6 +420,7 @@ def run_parity(
     write: bool = True,
     on_message: Callable[[str], None] | None = None,
     keep_complete: bool = False,
+    full: bool = False,
 ) -> dict[str, Any]:
     """Run parity and (if ``write``) save ``export_dir/parity.json``; returns the report.
 
@@ -355,7 +428,8 @@ def run_parity(
     names of :data:`pipeline.layout.VARIANTS`. ``report["ok"]`` is False when any bound breaks or a
     runtime fails to run. With ``keep_complete`` (the ``parity`` command), a run that covers less than
     the recorded one (fewer runtimes, variants or cases) goes to ``parity-partial.json`` instead;
-    ``report["written_to"]`` says where it went.
+    ``report["written_to"]`` says where it went. Without ``full``, the slow backends (cpu, webgl) run
+    fewer and shorter cases (:func:`case_plan`); their entries then name the cases they ran.
     """
     export_dir = Path(export_dir)
     say = on_message or (lambda _msg: None)
@@ -371,7 +445,11 @@ def run_parity(
     report: dict[str, Any] = {
         "export": str(export_dir),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "cases": [{"name": c.name, "kind": c.kind, "seconds": c.seconds, "source": c.source} for c in cases],
+        "cases": [
+            {"name": c.name, "kind": c.kind, "seconds": c.seconds, "source": c.source}
+            | ({"decision": int(d["label"])} if d else {})
+            for c, d in zip(cases, reference.decisions or [None] * len(cases), strict=True)
+        ],
         "python": {
             "ms_per_audio_second": round(sum(reference.ms) / sum(c.seconds for c in cases), 3),
             "ms_per_case": {c.name: round(ms, 2) for c, ms in zip(cases, reference.ms, strict=True)},
@@ -380,16 +458,23 @@ def run_parity(
         "top1_required": {v.name: v.top1 for v in variants},
         "variants": {},
     }
+    report["full"] = full
     engines = list(dict.fromkeys(r.engine for r in chosen_runtimes))
-    for v in variants:
+    for position, v in enumerate(variants):
         runs: dict[str, RuntimeRun | Exception] = {}
+        picked: dict[str, list[int]] = {}
         for engine in engines:
-            rts = [r for r in chosen_runtimes if r.engine == engine]
-            say(f"{v.name}: {', '.join(r.name for r in rts)}")
-            runs.update(run_engine(engine, rts, export_dir, v, cases))
+            groups: dict[tuple[int, ...], list[Runtime]] = {}
+            for r in (r for r in chosen_runtimes if r.engine == engine):
+                groups.setdefault(tuple(case_plan(r, position, cases, full)), []).append(r)
+            for chosen, rts in groups.items():
+                some = [cases[i] for i in chosen]
+                say(f"{v.name}: {', '.join(r.name for r in rts)} ({len(some)} of {len(cases)} waveforms)")
+                runs.update(run_engine(engine, rts, export_dir, v, some))
+                picked.update({r.name: list(chosen) for r in rts})
         report["variants"][v.name] = {
             r.name: (
-                compare(reference, runs[r.name], cases, v)
+                _compare_some(reference, runs[r.name], cases, picked[r.name], v)
                 if isinstance(runs[r.name], RuntimeRun)
                 else {"ok": False, "failures": [f"did not run: {runs[r.name]}"], "error": str(runs[r.name])}
             )
@@ -416,4 +501,5 @@ def _narrower(report: dict[str, Any], recorded: Path) -> bool:
     if old is None:
         return False
     (new_pairs, new_cases), (old_pairs, old_cases) = _coverage(report), _coverage(old)
-    return not (new_pairs >= old_pairs and new_cases >= old_cases)
+    less_of_each = bool(old.get("full")) and not report.get("full")
+    return less_of_each or not (new_pairs >= old_pairs and new_cases >= old_cases)

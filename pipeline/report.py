@@ -36,6 +36,7 @@ from .layout import (
 if TYPE_CHECKING:
     from .datasets import Dataset
     from .embeddings import EmbeddingSet
+    from .openset import OpenSet
     from .training.evaluation import CVResult
 
 
@@ -49,6 +50,8 @@ def write_report(
     final_epochs: list[int],
     final_history: list[dict[str, list[float]]],
     warnings: list[str] | None = None,
+    open_set: OpenSet | None = None,
+    study: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write report.json, report.html, confusion.png and curves.png into ``out_dir``; return the JSON.
 
@@ -87,6 +90,8 @@ def write_report(
             "confusion_matrix": m.tolist(),
         },
         "final": {"epochs": final_epochs, "clips": len(plain)},
+        "decision": open_set.to_json() | {"q": "in head.json"} if open_set else None,
+        "open_set": study,
         "config": config,
         "timing": timing,
     }
@@ -224,6 +229,8 @@ def _parity_section(parity: ParityRecord | None) -> str:
             continue
         cells = "".join("<td>-</td>" if row.worst[n] is None else f"<td>{row.worst[n]:.1e}</td>" for n in OUTPUTS)
         top1 = " · ".join(f"{agree}/{total}" for agree, total in row.top1.values())
+        if row.decisions[1]:
+            top1 += f" · decisions {row.decisions[0]}/{row.decisions[1]}"
         ok = "✔" if row.ok else "<b class=bad>✘ " + esc("; ".join(row.failures)) + "</b>"
         speed = "-" if row.ms_per_audio_second is None else f"{row.ms_per_audio_second:.1f}"
         rows.append(
@@ -295,9 +302,51 @@ def _settings_table(report: dict[str, Any]) -> str:
     return _table(rows)
 
 
+def _open_set_section(report: dict[str, Any]) -> str:
+    """The shipped "none of my classes" operating point, and how it does on classes the head never saw."""
+    decision, study = report.get("decision"), report.get("open_set")
+    if not decision:
+        return ""
+    esc = html.escape
+    cal = decision.get("calibration") or {}
+    lines = [
+        "<h2>Unknown sounds: “none of my classes”</h2>",
+        f"<p>A file is called <b>unknown</b> when its doubt plus YAMNet's surprise exceeds "
+        f"{decision['threshold_clip']:.3f} (one live window: {decision['threshold_window']:.3f}): "
+        f"<code>{esc(decision.get('rule', ''))}</code>. The thresholds keep the out-of-fold accuracy within "
+        f"{decision['budget']:.0%} of the closed-set accuracy ({cal.get('closed_accuracy', 0):.3f} → "
+        f"{cal.get('open_accuracy', 0):.3f}, {cal.get('rejected', 0):.1%} of your clips rejected).</p>",
+    ]
+    if study and "auroc" in study:
+        lines.append(
+            f"<p>Measured on classes the head never saw ({study['splits']} splits, a fifth of the classes held out "
+            "each, thresholds calibrated as above inside the training folds):</p>"
+        )
+        lines.append(
+            _table(
+                [
+                    ("AUROC, known vs unknown files", f"{study['auroc']:.3f}"),
+                    ("AUROC with the maximum probability alone", f"{study['baseline_auroc']:.3f}"),
+                    ("unknown files rejected", f"{study['unknown_rejected']:.1%}"),
+                    (
+                        "known-class accuracy (closed → with rejection)",
+                        f"{study['closed_known_accuracy']:.3f} → {study['known_accuracy']:.3f}",
+                    ),
+                    ("AUROC, single 0.975 s windows", f"{study['window_auroc']:.3f}"),
+                    ("unknown windows rejected", f"{study['window_unknown_rejected']:.1%}"),
+                ]
+            )
+        )
+    elif study:
+        lines.append(f"<p class=small>No held-out-class study: {esc(study.get('skipped', ''))}.</p>")
+    return "\n".join(lines)
+
+
 def _timing_rows(timing: dict[str, float]) -> list[tuple[str, str]]:
     words = {
         "embed_seconds": "embedding (YAMNet, cached where possible)",
+        "cv_and_final_seconds": "cross-validation and final head (side by side)",
+        "open_set_study_seconds": "open-set study (held-out classes)",
         "cv_seconds": "cross-validation",
         "final_seconds": "final head",
         "total_seconds": "total",
@@ -351,6 +400,7 @@ td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}.bad{{color
 <p>Data: {esc(ds["root"])} ({esc(ds["format"])}), {ds["clips"]} clips, {ds["classes"]} classes:
 {esc(", ".join(f"{label} {n}" for label, n in ds["class_counts"].items()))}.</p>
 {f"<ul>{warnings}</ul>" if warnings else ""}
+{_open_set_section(report)}
 {_model_section(metadata)}
 {_parity_section(parity)}
 <h2>Folds</h2>

@@ -70,6 +70,7 @@ class RunOptions:
     parity_clips: int = 5
     parity_runtimes: tuple[str, ...] | None = None  # None = all runtimes
     parity_edge_cases: bool = True
+    parity_full: bool = False  # the slow backends on every case too (parity --full)
     site_variant: str = "tfjs"
     force: bool = False
     until: str = "site"  # the last stage to run (the report is always rewritten)
@@ -211,6 +212,7 @@ def run_pipeline(
     options: RunOptions | None = None,
     on_message: OnMessage = ignore,
     on_progress: OnProgress | None = None,
+    on_epoch: OnProgress | None = None,
 ) -> RunResult:
     """Run every stage that is out of date for ``dataset`` into ``out_dir`` (``exported/NAME``)."""
     from .export import export_model
@@ -251,7 +253,9 @@ def run_pipeline(
         "train",
         lambda: _sha([dataset_hash(dataset), cfg_dict(train_config), yamnet.identity, code_hash("train")]),
         head_files,
-        lambda: train(dataset, yamnet, out, train_config, cache_dir, on_message=say, on_progress=on_progress),
+        lambda: train(
+            dataset, yamnet, out, train_config, cache_dir, on_message=say, on_progress=on_progress, on_epoch=on_epoch
+        ),
     )
     stage(
         "export",
@@ -271,6 +275,7 @@ def run_pipeline(
             data=dataset.root,
             edge=opts.parity_edge_cases,
             on_message=say,
+            full=opts.parity_full,
         )
         return bool(report["ok"])  # a failed parity is recorded as 'rerun next time'
 
@@ -282,6 +287,7 @@ def run_pipeline(
                 opts.parity_clips,
                 opts.parity_runtimes,
                 opts.parity_edge_cases,
+                opts.parity_full,
                 parity_variants,
                 code_hash("parity"),
             ]

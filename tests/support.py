@@ -1,7 +1,7 @@
 """What several test modules share: real test heads, signals, bad files, the CLI as a user runs it.
 
 Heads are trained on real YAMNet features of real ESC-50 clips through the training package's public
-functions (``fit_members``, ``save_head``), so the export tests see what ``train`` writes.
+functions (``engine.fit_on_arrays``, ``save_head``), so the export tests see what ``train`` writes.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 import soundfile as sf
 
 from pipeline.audio import load_audio
+from pipeline.constants import SAMPLE_RATE
 from pipeline.training.stage import save_head
 from tests.conftest import REPO, esc50_clips_of
 
@@ -152,10 +153,18 @@ def write_head(
         xs.append(patch_features(yamnet, load_audio(clip), features))
         ys.append(np.full(len(xs[-1]), label))
     x, y = np.concatenate(xs).astype(np.float32), np.concatenate(ys)
+    decision = None
     if product:
-        from pipeline.training.head import TrainConfig, fit_members
+        from pipeline.openset import OutOfFold, calibrate, yamnet_quantiles
+        from pipeline.training.engine import fit_on_arrays
+        from pipeline.training.head import TrainConfig
 
-        model, _epochs, _history = fit_members(x, y, x, y, len(CATEGORIES), TrainConfig(max_epochs=15), seed)
+        model = fit_on_arrays(x, y, len(CATEGORIES), TrainConfig(features=tuple(features)), seed).head
+        # A fixture's decision, calibrated on its own training patches (a real `train` uses out-of-fold ones).
+        yam = np.concatenate([patch_features(yamnet, load_audio(clip), ["yamnet_scores"]) for clip, _ in head_clips()])
+        probs = model.predict(x, verbose=0)
+        part = OutOfFold(probs, yam, probs.argmax(1) == y, probs, yam, probs.argmax(1) == y, yamnet_quantiles(yam))
+        decision = calibrate([part], yam)
     else:
         keras.utils.set_random_seed(seed)
         layers = [keras.Input((x.shape[1],))]
@@ -166,6 +175,43 @@ def write_head(
         model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
         model.fit(x, y, epochs=15, batch_size=32, verbose=0)
     model_dir.mkdir(parents=True, exist_ok=True)
-    save_head(model_dir, model, list(CATEGORIES), features, yamnet, seed, trained_on="tests/support.py head_clips()")
+    save_head(model_dir, model, list(CATEGORIES), features, yamnet, seed, "tests/support.py head_clips()", decision)
     (model_dir / "report.json").write_text(json.dumps({"accuracy": 1.0, "note": "test fixture"}), encoding="utf-8")
     return model_dir
+
+
+# --- a long recording with known events --------------------------------------------------------
+
+UNKNOWN_CATEGORIES = ("church_bells", "keyboard_typing", "siren", "vacuum_cleaner", "door_wood_knock", "laughing")
+"""Sounds none of :data:`CATEGORIES`: what a room adds between the sounds a head knows."""
+
+
+def long_recording(
+    categories: tuple[str, ...] = CATEGORIES,
+    unknown: tuple[str, ...] = UNKNOWN_CATEGORIES,
+    per_class: int = 3,
+    fold: int = 5,
+    seed: int = 0,
+) -> tuple[np.ndarray, list]:
+    """Real ESC-50 clips of ``categories`` (``per_class`` each, from ``fold``) and one clip of each
+    ``unknown`` category, shuffled, with 1.5-3.5 s of silence between them: the waveform (16 kHz) and the
+    true events (label index into ``categories``, onset and offset of the clip's sound, not its padding).
+    With the defaults: 18 clips, about 2 min 10 s."""
+    from pipeline.sound_events import Event
+
+    rng = np.random.default_rng(seed)
+    pieces = [(i, clip) for i, cat in enumerate(categories) for clip in esc50_clips_of(cat, per_class, fold=fold)]
+    pieces += [(-1, esc50_clips_of(cat, 1, fold=fold)[0]) for cat in unknown]
+    order = rng.permutation(len(pieces))
+    parts, truth, t = [np.zeros(SAMPLE_RATE, np.float32)], [], SAMPLE_RATE
+    for k in order:
+        label, clip = pieces[k]
+        wave = load_audio(clip)
+        frames = np.sqrt(np.mean(wave[: len(wave) // 400 * 400].reshape(-1, 400) ** 2, axis=1))
+        loud = np.flatnonzero(frames >= 1e-3)
+        if label >= 0 and len(loud):
+            truth.append(Event(label, (t + loud[0] * 400) / SAMPLE_RATE, (t + (loud[-1] + 1) * 400) / SAMPLE_RATE))
+        gap = np.zeros(int(rng.uniform(1.5, 3.5) * SAMPLE_RATE), np.float32)
+        parts += [wave, gap]
+        t += len(wave) + len(gap)
+    return np.concatenate(parts), truth

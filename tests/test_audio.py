@@ -92,8 +92,6 @@ def test_long_file_is_streamed_not_held_twice(tmp_path):
     assert peak < 1.5 * wave.nbytes, f"peak {peak / 1e6:.0f} MB for a {wave.nbytes / 1e6:.0f} MB result"
 
 
-
-
 @pytest.mark.parametrize(
     "kind",
     [

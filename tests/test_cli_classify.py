@@ -11,8 +11,6 @@ CROW = ESC50_DIR / "audio" / "1-56233-A-9.flac"
 SIREN = ESC50_DIR / "audio" / "1-76831-A-42.flac"
 
 
-
-
 def test_json_output_shape_and_classes():
     proc = run_cli("classify", CROW, SIREN, "--json", "--top-k", "3", "--yamnet", YAMNET_DIR)
     assert proc.returncode == 0, proc.stderr

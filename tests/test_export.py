@@ -15,6 +15,7 @@ import pytest
 
 from pipeline.audio import load_audio
 from pipeline.constants import NUM_MEL_BINS, PATCH_FRAMES, PATCH_HOP_FRAMES, SAMPLE_RATE, num_patches, padded_length
+from pipeline.openset import UNKNOWN, OpenSet, decide
 from tests.conftest import esc50_clips_of
 from tests.support import CATEGORIES, max_diff, patch_features, write_head
 
@@ -202,8 +203,15 @@ def test_predict_cli_json_matches_saved_model(classifier_export, exported):
     rows = json.loads(result.stdout)
     assert [r["file"] for r in rows] == [str(clip)]
     row = rows[0]
-    assert set(row) == {"file", "duration", "top", "timeline"} and row["duration"] == 5.0
-    clip_scores = exported(load_audio(clip))["clip_scores"]
+    assert set(row) == {"file", "duration", "top", "timeline", "decision"} and row["duration"] == 5.0
+    outputs = exported(load_audio(clip))
+    clip_scores = outputs["clip_scores"]
+    # the 'unknown' decision: the export's calibrated rule on this file's own outputs
+    open_set = OpenSet.from_json(json.loads((classifier_export / "metadata.json").read_text())["open_set"])
+    label, score = decide(clip_scores, outputs["yamnet_scores"], open_set)
+    assert row["decision"]["score"] == pytest.approx(score, abs=1e-6)
+    assert row["decision"]["threshold"] == pytest.approx(open_set.threshold_clip, abs=1e-6)
+    assert row["decision"]["label"] == ("unknown" if label == UNKNOWN else CATEGORIES[label])
     assert row["top"][0]["label"] == CATEGORIES[int(np.argmax(clip_scores))]
     assert row["top"][0]["score"] == pytest.approx(float(clip_scores.max()), abs=1e-6)
     assert len(row["timeline"]) == 10

@@ -12,11 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline.js.runtimes import RUNTIMES
 from pipeline.layout import OUTPUTS, VARIANTS
-from pipeline.parity import ParityError, run_parity
+from pipeline.parity import QUICK_CLIPS, Case, ParityError, case_plan, run_parity
 from tests.conftest import ESC50_DIR
 from tests.support import run_cli
 
@@ -25,14 +26,13 @@ BOUNDS = {name: v.bounds for name, v in VARIANTS.items()}
 
 @pytest.fixture(scope="module")
 def report(classifier_export) -> dict:
-    """Float32 parity on every runtime, 3 real clips."""
-    return run_parity(classifier_export, n_clips=3, runtimes=list(RUNTIMES), data=ESC50_DIR, edge=False)
+    """Float32 parity on every runtime, 3 real clips, every runtime on every clip (``--full``)."""
+    return run_parity(classifier_export, n_clips=3, runtimes=list(RUNTIMES), data=ESC50_DIR, edge=False, full=True)
 
 
 @pytest.fixture(scope="module")
 def edge_report(classifier_export) -> dict:
-    """The edge cases too (incl. 30 s), on the backends users get by default (wasm, webgl): the cpu
-    backends would spend ~90 s on the 30 s clip alone for the same kernels' maths."""
+    """The edge cases too (incl. 30 s), by default: wasm runs them all, the slow webgl only the short ones."""
     return run_parity(classifier_export, n_clips=1, runtimes=("node-wasm", "chromium-webgl"), data=ESC50_DIR)
 
 
@@ -57,9 +57,32 @@ def test_float32_outputs_within_the_bounds(which, request):
             for kind, measured in result["outputs"][name].items():
                 assert measured["max"] <= BOUNDS["float32"][kind][name], (runtime, name, kind, measured)
                 assert 0 <= measured["mean"] <= measured["max"]
-        assert result["top1"]["clip_scores"] == {"agree": real, "total": real, "rate": 1.0}
+        ran = sum(name in result.get("cases", [c["name"] for c in report["cases"]]) for name in real_names(report))
+        assert result["top1"]["clip_scores"] == {"agree": ran, "total": ran, "rate": 1.0}
+        assert ran == real or (not report["full"] and ran == min(real, QUICK_CLIPS))
         assert result["top1"]["yamnet"]["rate"] == 1.0
         assert result["ms_per_audio_second"] > 0
+
+
+def real_names(report: dict) -> list[str]:
+    return [case["name"] for case in report["cases"] if case["kind"] == "clip"]
+
+
+def test_slow_backends_check_fewer_shorter_cases_unless_full(edge_report):
+    """Default parity: wasm on every waveform, webgl (software-rendered here) on two clips at most and the
+    short edge cases; a quick run is never recorded over a full one."""
+    results = edge_report["variants"]["float32"]
+    assert edge_report["full"] is False and "cases" not in results["node-wasm"]
+    assert results["chromium-webgl"]["cases"] == [real_names(edge_report)[0], "silence-3s", "short-0.5s",
+                                                  "clipped-square-3s"]  # fmt: skip
+    assert set(results["chromium-webgl"]["ms_per_case"]) == set(results["chromium-webgl"]["cases"])
+    specs = [("a", "clip", 5), ("b", "clip", 5), ("c", "clip", 5), ("silence-3s", "synthetic", 3),
+             ("long-30s", "clip", 30), ("white-noise-3s", "synthetic", 3), ("short-0.5s", "synthetic", 1)]  # fmt: skip
+    cases = [Case(name, kind, np.zeros(16000 * seconds), "") for name, kind, seconds in specs]
+    cpu, wasm = RUNTIMES["node-cpu"], RUNTIMES["node-wasm"]
+    assert case_plan(cpu, 0, cases, full=False) == [0, 1, 3, 6]
+    assert case_plan(cpu, 1, cases, full=False) == [3, 6]
+    assert case_plan(cpu, 1, cases, full=True) == case_plan(wasm, 1, cases, full=False) == list(range(7))
 
 
 def test_cases_are_real_clips_and_the_edge_cases(report, edge_report):

@@ -17,7 +17,7 @@ from pipeline.datasets import load_dataset
 from pipeline.embeddings import embed_dataset
 from pipeline.errors import DatasetError
 from pipeline.training import TrainConfig, train
-from pipeline.training.evaluation import clip_probabilities
+from pipeline.training.evaluation import predict_clips, rows_of
 from tests.conftest import ESC50_DIR, esc50_clips_of
 
 CLASSES = ["dog", "rain", "crying_baby", "clock_tick"]
@@ -56,6 +56,13 @@ def test_cross_validation_beats_chance_and_report_is_sane(trained):
     assert "Mean clip accuracy" in html and 'src="confusion.png"' in html and 'src="curves.png"' in html
     for png in ("confusion.png", "curves.png"):
         assert (trained.out_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the 'unknown' decision is calibrated out of fold within the budget; 4 classes are too few to study
+    decision = report["decision"]["calibration"]
+    assert decision["out_of_fold_clips"] == 64
+    assert decision["open_accuracy"] >= decision["closed_accuracy"] - report["config"]["reject_budget"] - 1e-9
+    assert decision["closed_accuracy"] == pytest.approx(cv["mean_accuracy"], abs=0.02)
+    assert "skipped" in report["open_set"] and "10" in report["open_set"]["skipped"]
+    assert "Unknown sounds" in html and "none of my classes" in html
 
 
 def test_head_follows_the_contract(trained, yamnet, slice_set, cache):
@@ -71,7 +78,7 @@ def test_head_follows_the_contract(trained, yamnet, slice_set, cache):
     views = embed_dataset(slice_set, yamnet, cache)
     probs = head.predict(views.features(0, meta["features"]), verbose=0)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
-    clip = clip_probabilities(head, views, np.arange(len(views)), tuple(meta["features"]))
+    clip, _, _ = predict_clips(head, rows_of([views], tuple(meta["features"])), np.arange(len(views)))
     assert (clip.argmax(axis=1) == views.labels).mean() >= 0.9  # trained on all of these clips
 
 

@@ -29,6 +29,7 @@ from ..constants import (
 from ..js.assets import tfjs_versions
 from ..layout import HEAD_JSON, HEAD_KERAS, OUTPUTS, VARIANTS, yamnet_only_shapes
 from ..layout import METADATA_JSON as METADATA_FILE
+from ..sound_events import EventRules
 from ..yamnet import Yamnet
 from .convert import read_model_json, signature_io, weights_bytes
 
@@ -132,6 +133,9 @@ def build_metadata(
         meta["features"] = head.features
         keys = ("seed", "created", "inputs_hash", "weights_sha256")
         meta["head"] = {k: head.info.raw[k] for k in keys if k in head.info.raw}
+        if "open_set" in head.info.raw:  # the "none of my classes" decision every runtime applies
+            meta["open_set"] = head.info.raw["open_set"]
+        meta["events"] = EventRules().to_json()  # the page's live events and `predict --events`
         model_dir = source_dir or (report_path.parent if report_path else None)
         if model_dir is not None:
             meta["inputs_hash"] = inputs_hash(model_dir, yamnet, [k for k in variants if VARIANTS[k].quantized])
@@ -274,6 +278,21 @@ def _classifier_usage() -> list[str]:
         "",
         "Without the module: `const meta = await (await fetch('tfjs/metadata.json')).json();` then",
         "`const outs = model.execute(tf.tensor1d(waveform), meta.outputs.map(o => o.node));`",
+        "",
+        "## Unknown sounds and events",
+        "",
+        'The head always spreads its probability over your classes; `metadata.json["open_set"]` adds the decision',
+        '"none of my classes": `score = (1 - max(clip_scores)) + weight * max_j(mean(yamnet_scores)_j - q_j)`,',
+        "unknown when the score is above `threshold_clip` (a whole file) or `threshold_window` (one live window).",
+        "The thresholds were calibrated on out-of-fold predictions to cost at most `budget` of known-class",
+        "accuracy; `report.html` shows how it does on classes the head never saw. `yamnet-tfjs predict` and",
+        "`model.js`'s `openSetDecision(out, metadata.open_set, isWindow)` apply the same rule.",
+        "",
+        'Events (`metadata.json["events"]`): each window\'s decision (a class, unknown, or silence below',
+        "`silence_rms`) goes through hysteresis: a class starts after `on_windows` windows in a row, ends after",
+        "`off_windows` windows that are not it, and waits `cooldown_windows` before it can start again. The page",
+        "lists them live (`?on=3&off=2&cooldown=1` overrides), `yamnet-tfjs predict MODEL FILE --events` lists the",
+        "same events for a file, and `web_demo/src/events.js` is the module both follow.",
         "",
     ]
 

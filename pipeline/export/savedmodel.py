@@ -102,5 +102,3 @@ def save_saved_model(yamnet: Yamnet, head: Head | None, out_dir: Path) -> None:
         module = _make_module(tfjs_friendly(yamnet.model), head)
         signature = module.serve.get_concrete_function()
         tfm.saved_model.save(module, str(out_dir), signatures={"serving_default": signature})
-
-

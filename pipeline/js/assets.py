@@ -37,9 +37,7 @@ def web_root() -> Path:
     """The folder holding the page (``index.html``, ``src/``), the Node runner and the parity harness."""
     root = Path(str(resources.files("pipeline") / "web"))
     if not (root / "index.html").is_file():
-        raise AssetError(
-            f"the web page is missing from this installation ({root}/index.html); reinstall yamnet-tfjs"
-        )
+        raise AssetError(f"the web page is missing from this installation ({root}/index.html); reinstall yamnet-tfjs")
     return root
 
 

@@ -42,6 +42,11 @@ class NodeRun:
     ms: list[list[float]]  # per waveform, ms per timed call (after a warm-up call)
     raw: dict[str, Any]
 
+    @property
+    def decisions(self) -> list[dict[str, Any] | None]:
+        """Per waveform, model.js's open-set decision ``{label, score, best}`` (None in ``hub`` mode)."""
+        return [entry.get("decision") for entry in self.raw["results"]]
+
 
 def node_binary() -> str:
     """Path of ``node``; a one-line error naming the fix if it is missing."""

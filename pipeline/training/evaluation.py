@@ -18,7 +18,9 @@ import numpy as np
 from ..embeddings import EmbeddingSet
 from ..errors import DatasetError
 from ..events import OnMessage, ignore
-from .head import TrainConfig, fit_head
+from ..openset import OutOfFold, yamnet_quantiles
+from .engine import OnEpoch, Table, Task, TaskResult, train_tasks
+from .head import TrainConfig, normalization, stratified_holdout
 
 
 @dataclass
@@ -27,8 +29,8 @@ class FoldResult:
     accuracy: float
     patch_accuracy: float
     epochs: list[int]
-    seconds: float
     history: list[dict[str, list[float]]] = field(default_factory=list)
+    out_of_fold: OutOfFold | None = None  # the test fold through this fold's head, for the open-set calibration
 
 
 @dataclass
@@ -40,6 +42,7 @@ class CVResult:
     y_pred: np.ndarray
     label_names: list[str]
     scheme: str
+    seconds: float = 0.0  # training all folds (side by side) and scoring them
 
     @property
     def mean_accuracy(self) -> float:
@@ -124,21 +127,108 @@ def check_duplicates(views: EmbeddingSet) -> list[str]:
     return warnings
 
 
-def clip_probabilities(head: Any, views: EmbeddingSet, clips: np.ndarray, features: tuple[str, ...]) -> np.ndarray:
-    """Mean of per-patch probabilities for each clip (what the exported ``clip_scores`` computes)."""
-    x, _, owner = views.patch_table(clips, features)
-    probs = head.predict(x, batch_size=4096, verbose=0)
-    sums = np.zeros((len(views), probs.shape[1]))
-    np.add.at(sums, owner, probs)
-    counts = np.bincount(owner, minlength=len(views))[clips]
-    return sums[clips] / counts[:, None]
+@dataclass
+class Rows:
+    """Every clip's patches as one table for the training engine: the plain view first, then any shifted
+    views (training rows only). ``plain`` holds the plain rows' indices per clip; ``yamnet`` their YAMNet
+    scores (the open-set decision's second input)."""
+
+    table: Table
+    views: list[EmbeddingSet]
+    is_plain: np.ndarray  # [N] bool
+    yamnet: np.ndarray  # [P, 521] for the plain rows (the first P rows)
+
+    @property
+    def plain_count(self) -> int:
+        return len(self.yamnet)
+
+    def plain_rows(self, clips: np.ndarray) -> np.ndarray:
+        return np.flatnonzero(self.is_plain & np.isin(self.table.owner, clips))
+
+    def train_rows(self, clips: np.ndarray) -> np.ndarray:
+        return np.flatnonzero(np.isin(self.table.owner, clips))
+
+
+def rows_of(views: list[EmbeddingSet], features: tuple[str, ...]) -> Rows:
+    """The engine's table for ``views`` (plain view first; see :class:`Rows`)."""
+    plain = views[0]
+    everything = np.arange(len(plain))
+    xs, ys, owners = [], [], []
+    for view in views:
+        x, y, owner = view.patch_table(everything, features)
+        xs.append(x)
+        ys.append(y)
+        owners.append(owner)
+    is_plain = np.zeros(sum(len(y) for y in ys), bool)
+    is_plain[: len(ys[0])] = True
+    table = Table(np.ascontiguousarray(np.concatenate(xs), np.float32), np.concatenate(ys), np.concatenate(owners),
+                  len(plain.label_names))  # fmt: skip
+    yamnet = plain.patch_table(everything, ("yamnet_scores",))[0]
+    return Rows(table, views, is_plain, yamnet)
+
+
+def make_task(rows: Rows, clips: np.ndarray, cfg: TrainConfig, seed: int, name: str,
+              classes: np.ndarray | None = None) -> Task:  # fmt: skip
+    """A head trained on ``clips`` (all views), early-stopped on a stratified hold-out of them (plain view only)."""
+    labels = rows.views[0].labels
+    held = stratified_holdout(labels[clips], cfg.validation_fraction, np.random.default_rng(seed))
+    if not held.any() or held.all():
+        raise DatasetError(
+            f"too few training clips ({len(clips)}) to hold some out for early stopping: every class needs "
+            "at least 2 clips in the training folds"
+        )
+    train_rows, val_rows = rows.train_rows(clips[~held]), rows.plain_rows(clips[held])
+    mean, var = normalization(rows.table.x[train_rows], cfg.features)
+    classes = np.arange(rows.table.n_classes) if classes is None else np.asarray(classes)
+    return Task(name, train_rows, val_rows, mean, var, seed, classes)
+
+
+def predict_clips(head: Any, rows: Rows, clips: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(clip_probs [n, C], patch_probs [m, C], patch_rows [m])`` of ``clips``' plain patches; a clip's
+    score is the mean of its patch probabilities, what the exported ``clip_scores`` computes."""
+    patch_rows = rows.plain_rows(clips)
+    probs = head.predict(rows.table.x[patch_rows], batch_size=4096, verbose=0)
+    owner = rows.table.owner[patch_rows]
+    index = {c: i for i, c in enumerate(clips)}
+    slot = np.array([index[o] for o in owner])
+    sums = np.zeros((len(clips), probs.shape[1]))
+    np.add.at(sums, slot, probs)
+    return sums / np.bincount(slot, minlength=len(clips))[:, None], probs, patch_rows
+
+
+def out_of_fold(
+    rows: Rows, clips: np.ndarray, truth: np.ndarray, clip_probs: np.ndarray, patch_probs: np.ndarray,
+    patch_rows: np.ndarray, train_clips: np.ndarray, classes: np.ndarray | None = None,
+) -> OutOfFold:  # fmt: skip
+    """A head's test clips as the open-set calibration sees them (``truth`` in the head's class indices)."""
+    patch_yam = rows.yamnet[patch_rows]
+    slot = np.searchsorted(clips, rows.table.owner[patch_rows]) if np.all(np.diff(clips) > 0) else None
+    if slot is None:
+        index = {c: i for i, c in enumerate(clips)}
+        slot = np.array([index[o] for o in rows.table.owner[patch_rows]])
+    clip_yam = np.zeros((len(clips), patch_yam.shape[1]))
+    np.add.at(clip_yam, slot, patch_yam)
+    clip_yam /= np.bincount(slot, minlength=len(clips))[:, None]
+    patch_truth = truth[slot]
+    return OutOfFold(
+        clip_probs=clip_probs,
+        clip_yamnet=clip_yam,
+        clip_correct=clip_probs.argmax(axis=1) == truth,
+        patch_probs=patch_probs,
+        patch_yamnet=patch_yam,
+        patch_correct=patch_probs.argmax(axis=1) == patch_truth,
+        q=yamnet_quantiles(rows.yamnet[rows.plain_rows(train_clips)]),
+    )
 
 
 def cross_validate(
-    train_views: list[EmbeddingSet], cfg: TrainConfig, on_message: OnMessage = ignore
-) -> CVResult:
-    """Train on all folds but one and test on that one, for every fold (or ``cfg.folds``)."""
-    plain = train_views[0]
+    views: list[EmbeddingSet], cfg: TrainConfig, on_message: OnMessage = ignore, on_epoch: OnEpoch | None = None
+) -> tuple[CVResult, TaskResult]:
+    """Train on all folds but one and test on that one, for every fold (or ``cfg.folds``), and the final
+    head on all clips: all of them side by side in one run of the engine. Returns the evaluation and the
+    final head."""
+    start = time.perf_counter()
+    plain = views[0]
     folds, scheme = assign_folds(plain, cfg.stratified_folds, cfg.seed)
     test_folds = sorted(set(folds.tolist()))
     if cfg.folds:
@@ -146,25 +236,27 @@ def cross_validate(
         if missing:
             raise DatasetError(f"no fold(s) {missing} to test on; the data has folds {test_folds}")
         test_folds = sorted(cfg.folds)
+    rows = rows_of(views, cfg.features)
+    tasks = [make_task(rows, np.flatnonzero(folds != f), cfg, cfg.seed + f, f"fold {f}") for f in test_folds]
+    tasks.append(make_task(rows, np.arange(len(plain)), cfg, cfg.seed, "final"))
+    on_message(f"training {len(test_folds)} fold head(s) and the final head side by side ({cfg.ensemble} members each)")
+    trained = train_tasks(rows.table, tasks, cfg, on_epoch)
     results, y_true, y_pred = [], [], []
-    for fold in test_folds:
-        start = time.perf_counter()
-        test = np.flatnonzero(folds == fold)
-        train = np.flatnonzero(folds != fold)
-        head, epochs, hist = fit_head(train_views, train, cfg, cfg.seed + fold)
-        probs = clip_probabilities(head, plain, test, cfg.features)
-        pred = probs.argmax(axis=1)
-        x, y, _ = plain.patch_table(test, cfg.features)
-        patch_acc = float((head.predict(x, batch_size=4096, verbose=0).argmax(axis=1) == y).mean())
-        acc = float((pred == plain.labels[test]).mean())
-        results.append(FoldResult(fold, acc, patch_acc, epochs, time.perf_counter() - start, hist))
-        y_true.append(plain.labels[test])
+    for fold, result in zip(test_folds, trained, strict=False):
+        test, train = np.flatnonzero(folds == fold), np.flatnonzero(folds != fold)
+        clip_probs, patch_probs, patch_rows = predict_clips(result.head, rows, test)
+        truth = plain.labels[test]
+        pred = clip_probs.argmax(axis=1)
+        acc = float((pred == truth).mean())
+        patch_acc = float((patch_probs.argmax(axis=1) == rows.table.y[patch_rows]).mean())
+        oof = out_of_fold(rows, test, truth, clip_probs, patch_probs, patch_rows, train)
+        results.append(FoldResult(fold, acc, patch_acc, result.best_epochs, result.history, oof))
+        y_true.append(truth)
         y_pred.append(pred)
-        on_message(
-            f"fold {fold}: clip accuracy {acc:.3f} (patch {patch_acc:.3f}, epochs {epochs}, "
-            f"{results[-1].seconds:.1f} s)"
-        )
-    return CVResult(results, np.concatenate(y_true), np.concatenate(y_pred), plain.label_names, scheme)
+        on_message(f"fold {fold}: clip accuracy {acc:.3f} (patch {patch_acc:.3f}, best epochs {result.best_epochs})")
+    cv = CVResult(results, np.concatenate(y_true), np.concatenate(y_pred), plain.label_names, scheme,
+                  time.perf_counter() - start)  # fmt: skip
+    return cv, trained[-1]
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:

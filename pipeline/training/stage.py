@@ -34,10 +34,13 @@ from ..layout import (
     check_output_dir,
     marker_text,
 )
+from ..openset import OpenSet, calibrate
 from ..tfenv import tf
 from ..yamnet import Yamnet
+from .engine import OnEpoch
 from .evaluation import CVResult, assign_folds, check_duplicates, cross_validate
-from .head import TrainConfig, cfg_dict, fit_head, head_fingerprint
+from .head import TrainConfig, cfg_dict, head_fingerprint
+from .openset_study import open_set_study
 
 
 def _views(
@@ -78,6 +81,7 @@ def train(
     cache_dir: Path | None = None,
     on_message: OnMessage = ignore,
     on_progress: OnProgress | None = None,
+    on_epoch: OnEpoch | None = None,
 ) -> TrainResult:
     """Embed (cached), cross-validate, train the final head on all data and write ``out_dir``.
 
@@ -110,30 +114,44 @@ def train(
     for message in data_warnings:
         say(f"warning: {message}")
 
-    cv_start = time.perf_counter()
-    cv = cross_validate(views, cfg, say)
-    cv_seconds = time.perf_counter() - cv_start
-    say(f"cross-validation ({cv.scheme}): mean clip accuracy {cv.mean_accuracy:.4f}")
+    cv, final = cross_validate(views, cfg, say, on_epoch)
+    say(
+        f"cross-validation ({cv.scheme}): mean clip accuracy {cv.mean_accuracy:.4f} "
+        f"({cv.seconds:.1f} s, final head included)"
+    )
+    everything = np.arange(len(plain))
+    open_set = calibrate(
+        [f.out_of_fold for f in cv.folds if f.out_of_fold is not None],
+        plain.patch_table(everything, ("yamnet_scores",))[0],
+        budget=cfg.reject_budget,
+    )
+    cal = open_set.calibration
+    say(
+        f"'unknown' decision: out-of-fold accuracy {cal['closed_accuracy']:.3f} -> {cal['open_accuracy']:.3f} "
+        f"with {cal['rejected']:.1%} of clips rejected (budget {cfg.reject_budget:.0%})"
+    )
+    study_start = time.perf_counter()
+    study = open_set_study(views, cfg, on_message=say, on_epoch=on_epoch)
+    study_seconds = time.perf_counter() - study_start
 
-    final_start = time.perf_counter()
-    head, epochs, history = fit_head(views, np.arange(len(plain)), cfg, cfg.seed)
-    final_seconds = time.perf_counter() - final_start
-    say(f"final head trained on all {len(plain)} clips ({epochs} epochs, {final_seconds:.1f} s)")
-
-    fingerprint = head_fingerprint(head, plain.label_names, cfg.features)
+    head = final.head
+    fingerprint = head_fingerprint(head, plain.label_names, cfg.features, open_set.to_json())
     keep_export = _previous_fingerprint(out_dir) == fingerprint
     stale = [] if keep_export else [n for n in (*EXPORT_ARTIFACTS, *DERIVED_FROM_EXPORT) if (out_dir / n).exists()]
     replaced = TRAIN_ARTIFACTS + (MARKER,) + (() if keep_export else EXPORT_ARTIFACTS + DERIVED_FROM_EXPORT)
     with staged(out_dir, replaced) as stage:
-        save_head(stage, head, plain.label_names, cfg.features, yamnet, cfg.seed, inputs_hash(plain))
+        save_head(stage, head, plain.label_names, cfg.features, yamnet, cfg.seed, inputs_hash(plain), open_set)
         (stage / MARKER).write_text(marker_text("classifier"))
         timing = {
             "embed_seconds": round(embed_seconds, 2),
-            "cv_seconds": round(cv_seconds, 2),
-            "final_seconds": round(final_seconds, 2),
+            "cv_and_final_seconds": round(cv.seconds, 2),
+            "open_set_study_seconds": round(study_seconds, 2),
             "total_seconds": round(time.perf_counter() - started, 2),
         }
-        report = write_report(stage, dataset, plain, cv, cfg_dict(cfg), timing, epochs, history, warnings=data_warnings)
+        report = write_report(
+            stage, dataset, plain, cv, cfg_dict(cfg), timing, final.best_epochs, final.history,
+            warnings=data_warnings, open_set=open_set, study=study,
+        )  # fmt: skip
     if stale:
         say(
             f"removed the export made from the previous head in {out_dir} ({', '.join(stale)}); "
@@ -152,6 +170,7 @@ def save_head(
     yamnet: Yamnet,
     seed: int,
     trained_on: str,
+    open_set: OpenSet | None = None,
 ) -> dict[str, Any]:
     """Write ``head.keras`` and its contract ``head.json`` (docs/contracts.md) into ``folder``; returns the JSON.
 
@@ -171,8 +190,10 @@ def save_head(
         "seed": seed,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "inputs_hash": trained_on,
-        "weights_sha256": head_fingerprint(head, labels, features),
+        "weights_sha256": head_fingerprint(head, labels, features, open_set.to_json() if open_set else None),
     }
+    if open_set is not None:
+        info["open_set"] = open_set.to_json()
     (folder / HEAD_JSON).write_text(json.dumps(info, indent=2) + "\n")
     return info
 

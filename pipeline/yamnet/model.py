@@ -79,6 +79,7 @@ def locate_model_dir(handle: str) -> Path:
     if _is_remote(handle):
         tf()  # before tensorflow_hub, so its TensorFlow import is the quiet one
         import tensorflow_hub as hub
+
         try:
             return Path(hub.resolve(handle))
         except Exception as err:  # network, HTTP and archive errors all mean the same to a user

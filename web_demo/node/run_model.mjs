@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { initBackend, loadClassifier } from '../src/model.js';
+import { initBackend, loadClassifier, openSetDecision } from '../src/model.js';
 
 const HUB_OUTPUTS = ['scores', 'embeddings', 'spectrogram'];
 
@@ -108,7 +108,10 @@ async function makeRunner(opts) {
   }
   const metadata = JSON.parse(fs.readFileSync(path.join(opts.model, 'metadata.json'), 'utf8'));
   const classifier = await loadClassifier(tf, fileHandler(opts.model), { metadata });
-  return (waveform) => classifier.run(waveform);
+  const run = (waveform) => classifier.run(waveform);
+  // The file-level "none of my classes" decision, by the page's own code (parity compares it with Python's).
+  if (metadata.open_set) run.decide = (outputs) => openSetDecision(outputs, metadata.open_set, false);
+  return run;
 }
 
 async function main() {
@@ -129,6 +132,7 @@ async function main() {
       ms.push(performance.now() - start);
     }
     const entry = { input: file, samples: waveform.length, ms, median_ms: median(ms), outputs: {} };
+    if (run.decide) entry.decision = run.decide(outputs);
     for (const [name, { data, shape }] of Object.entries(outputs)) {
       const outFile = path.join(opts.out, `${i}.${name}.f32`);
       writeFloat32(outFile, data);

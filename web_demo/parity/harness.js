@@ -1,6 +1,6 @@
 // Parity harness for headless Chromium: the same model.js the demo page uses, driven by
 // pipeline/parity.py through Playwright (`await window.runParity({...})`).
-import {initBackend, loadClassifier, webglRenderer} from '../src/model.js';
+import {initBackend, loadClassifier, openSetDecision, webglRenderer} from '../src/model.js';
 
 /** Float32Array -> base64 of its little-endian bytes (compact to hand back to Python). */
 function toBase64(f32) {
@@ -33,7 +33,9 @@ window.runParity = async ({backend, model, inputs, repeats = 1}) => {
     }
     const outputs = {};
     for (const [name, {data, shape}] of Object.entries(out)) outputs[name] = {shape, b64: toBase64(data)};
-    results.push({input: url, samples: wave.length, ms, outputs});
+    const openSet = classifier.metadata.open_set;
+    const decision = openSet && out.clip_scores ? openSetDecision(out, openSet, false) : null;
+    results.push({input: url, samples: wave.length, ms, outputs, decision});
   }
   const flags = {};
   if (used === 'webgl') {

@@ -10,18 +10,30 @@
  *
  * URL parameters: `model` (URL of model.json; default `model/model.json` beside this page),
  * `backend` (comma list, default `webgl,wasm,cpu`), `window` (seconds, default the model's minimum
- * 0.975 s, at most 3), `hop` (seconds, default the patch hop 0.48), `k` (bars shown, default 5).
+ * 0.975 s, at most 3), `hop` (seconds, default the patch hop 0.48), `k` (bars shown, default 5),
+ * `on` / `off` / `cooldown` (event hysteresis in windows, default metadata.json's `events`).
+ *
+ * Each live window is decided as `predict` decides it (a class, "unknown" by the open-set rule with
+ * the window threshold, or silence), and events.js turns the decisions into the events list.
  */
+import {EventTracker, SILENT, clock, eventRules} from './events.js';
 import {CaptureError, LiveCapture} from './live.js';
-import {frameHopSeconds, initBackend, isSoftwareRenderer, loadClassifier, melBins, webglRenderer} from './model.js';
+import {
+  UNKNOWN,
+  frameHopSeconds,
+  initBackend,
+  isSoftwareRenderer,
+  loadClassifier,
+  melBins,
+  openSetDecision,
+  webglRenderer,
+} from './model.js';
 import {mixToMono} from './resample.js';
 import {Spectrogram} from './spectrogram.js';
 import {byTestId, renderBars, renderHistory, renderTimeline, topK} from './view.js';
 
 /** Longest window the page classifies (seconds); also sizes the ring buffer. */
 const MAX_WINDOW_SECONDS = 3;
-/** Window RMS below this (about -60 dBFS) counts as "no signal". */
-const SILENCE_RMS = 1e-3;
 /** Live results kept in the "recently heard" strip. */
 const HISTORY_LENGTH = 40;
 /** Weight of the newest window in the smoothed "now hearing" scores (exponential moving average). */
@@ -53,6 +65,10 @@ const state = {
   lastResult: null, // {source, custom, yamnet, silent}
   history: [], // recent live results: {custom: index, yamnet: index, silent}
   file: null, // {name, duration, out}
+  eventRules: null, // hysteresis (events.js), from metadata.json and the URL
+  tracker: null, // the EventTracker while the microphone runs
+  events: [], // closed live events: {label, start, end} in seconds since the microphone started
+  decisions: [], // every live window's decision {label, start, end} (the last 20000: ~2.7 h)
 };
 globalThis.yamnetDemo = state;
 
@@ -154,6 +170,7 @@ async function loadModel() {
   const metadata = await fetchJson(metadataUrl, 'metadata.json');
   await fetchJson(state.modelUrl, 'model.json'); // a clear 404 message before TF.js tries
   state.metadata = metadata;
+  state.eventRules = eventRules(metadata.events, params);
   state.classifier = await loadClassifier(tf, state.modelUrl, {metadata});
   state.timings.loadMs = performance.now() - t0;
 
@@ -226,10 +243,14 @@ function render() {
   if (result.silent) {
     $('top-label').textContent = 'No signal';
     $('top-score').textContent = '—';
+  } else if (result.unknown && state.labelSet === 'custom') {
+    $('top-label').textContent = 'Unknown';
+    $('top-score').textContent = `none of these classes (closest: ${labels[best]})`;
   } else {
     $('top-label').textContent = labels[best];
     $('top-score').textContent = `${(scores[best] * 100).toFixed(1)}%`;
   }
+  $('now').classList.toggle('unknown', Boolean(result.unknown) && state.labelSet === 'custom');
   $('now').classList.toggle('silent', Boolean(result.silent));
   renderBars($('bars'), scores, labels, state.topK, {dim: result.silent});
   renderHistory($('history'), state.history, state.labelSet, labels);
@@ -239,6 +260,23 @@ function render() {
     renderTimeline($('timeline-strip'), $('timeline-list'), patch.data, labelsFor(state.labelSet),
       state.metadata.patch_hop_seconds, state.metadata.patch_window_seconds);
   }
+}
+
+/** The live events: the open one first ("now"), then the closed ones, newest first. */
+function renderEvents() {
+  const list = $('events');
+  const labels = state.metadata?.labels ?? [];
+  const open = state.tracker?.open;
+  const rows = [...(open ? [{...open, open: true}] : []), ...[...state.events].reverse()].slice(0, 50);
+  list.replaceChildren(
+    ...rows.map((e) => {
+      const li = document.createElement('li');
+      li.textContent = `${labels[e.label]} ${clock(e.start)}–${e.open ? 'now' : clock(e.end)}`;
+      if (e.open) li.className = 'open';
+      return li;
+    }),
+  );
+  $('events-empty').hidden = rows.length > 0;
 }
 
 function renderStats() {
@@ -281,6 +319,10 @@ async function startMic() {
   state.mic = mic;
   state.smoothed = {custom: null, yamnet: null};
   state.history = [];
+  state.tracker = new EventTracker(state.eventRules);
+  state.events = [];
+  state.decisions = [];
+  renderEvents();
   state.stats = {windows: 0, skipped: 0, lastMs: null, meanMs: null};
   state.liveSpectrogram.clear();
   $('start-mic').disabled = true;
@@ -294,6 +336,10 @@ function stopMic() {
   if (!mic) return;
   state.mic = null;
   mic.stop();
+  if (state.tracker) {
+    state.events.push(...state.tracker.finish());
+    renderEvents();
+  }
   $('start-mic').disabled = false;
   $('stop-mic').disabled = true;
   $('level-fill').style.width = '0%';
@@ -319,7 +365,15 @@ async function classifyWindow(mic, wave, info) {
 
     // Judge silence on the newest audio actually received (the ring zero-fills before the start).
     const recent = Math.min(wave.length, info.received, metadata.min_samples);
-    const silent = rms(wave.subarray(wave.length - recent)) < SILENCE_RMS;
+    const silent = rms(wave.subarray(wave.length - recent)) < state.eventRules.silence_rms;
+    // The window's decision, as `predict --events` decides each patch: silence, unknown or a class.
+    const decision = silent ? SILENT : openSetDecision(out, metadata.open_set, true).label;
+    const end = info.end / metadata.sample_rate;
+    const start = end - wave.length / metadata.sample_rate;
+    const closed = state.tracker.push(decision, start, end);
+    state.decisions.push({label: decision, start, end});
+    if (state.decisions.length > 20000) state.decisions.shift();
+    if (closed.length) state.events.push(...closed);
     const current = {custom: out.clip_scores.data, yamnet: meanRows(out.yamnet_scores)};
     if (!silent) {
       for (const set of ['custom', 'yamnet']) {
@@ -340,8 +394,10 @@ async function classifyWindow(mic, wave, info) {
       custom: state.smoothed.custom ?? current.custom,
       yamnet: state.smoothed.yamnet ?? current.yamnet,
       silent,
+      unknown: decision === UNKNOWN,
     };
     render();
+    renderEvents();
     renderStats();
     setStatus(silent ? 'Listening… no signal (input is silent)' : 'Listening…', silent ? 'warn' : 'ok');
   } catch (err) {

@@ -1,0 +1,307 @@
+"""Train many heads at once: every (task, member) pair is one small MLP, all stepped in one graph.
+
+A head of 2 x 32 hidden units over 4096 features is tiny arithmetic, so Keras' per-step overhead used
+to be the whole cost of training (every fold, one after another). Here the members of every task (the
+cross-validation folds, the final head, the open-set study's heads) are ``M`` independent MLPs whose
+weights are stacked ``[M, ...]`` and trained side by side by one custom loop:
+
+* each model draws its batches from its own training rows (a fresh permutation per epoch), so no rows
+  are spent on another task's test fold;
+* each model's input is normalised with its own task's statistics and multiplied by its own input
+  dropout mask, in one XLA kernel with the gather. The masks come from a counter-based integer hash
+  keyed per step: TF's Philox generator cost more than the matmuls;
+* the first layer's matmuls run outside XLA (XLA's CPU matmul is slower than Eigen/oneDNN here), one per
+  model; without oneDNN its kernel is stored ``[H, F]`` so the weight gradient is the fast ``dh^T z``;
+* a task may know only some of the classes (the open-set study holds classes out): the others are
+  masked out of its softmax and its label smoothing, so its head is exactly a head over its classes.
+
+Each model keeps the weights of its best epoch on its task's hold-out (early stopping with patience), and
+:func:`keras_head` puts them into the contract's Keras head (``head.build_head``), which is what gets
+saved and exported. The same seed gives bit-identical weights: row orders, hash keys and initial weights
+come from NumPy generators seeded by the task; every TF op is deterministic. docs/training.md has the
+measurements behind each choice.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..tfenv import tf as _tf
+from .head import TrainConfig, build_head
+
+OnEpoch = Callable[[int, int], None]
+"""``on_epoch(done, max_epochs)`` after every epoch of a training run."""
+
+
+@dataclass
+class Table:
+    """Every patch row the tasks train and validate on, read once: features, labels, clip of each row."""
+
+    x: np.ndarray  # [N, F] float32
+    y: np.ndarray  # [N] class index
+    owner: np.ndarray  # [N] clip index
+    n_classes: int
+
+
+@dataclass
+class Task:
+    """One head to train: its training rows, its early-stopping rows, its normalisation and classes."""
+
+    name: str
+    train_rows: np.ndarray  # int [R]
+    val_rows: np.ndarray  # int [V]
+    mean: np.ndarray  # [F]
+    var: np.ndarray  # [F]
+    seed: int
+    classes: np.ndarray  # the class indices this head outputs, in order (all of them normally)
+
+
+@dataclass
+class TaskResult:
+    """A trained head: the contract's Keras model over the task's classes, best epochs, learning curves."""
+
+    head: Any
+    best_epochs: list[int]
+    history: list[dict[str, list[float]]] = field(default_factory=list)  # per member: loss, val_loss, val_accuracy
+
+
+def _mix(h: Any, tf: Any) -> Any:
+    """lowbias32 (C. Wellons): a 32-bit integer mixer with very low bias."""
+    h = tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, 16))
+    h = h * tf.constant(0x7FEB352D, tf.uint32)
+    h = tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, 15))
+    h = h * tf.constant(0x846CA68B, tf.uint32)
+    return tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, 16))
+
+
+def _keep_mask(shape: list[int], key: Any, rate: float, tf: Any) -> Any:
+    """Bernoulli(1 - rate) as float32 from a keyed counter hash (key: uint32 [2])."""
+    n = int(np.prod(shape))
+    i = tf.cast(tf.reshape(tf.range(n, dtype=tf.int32), shape), tf.uint32)
+    h = _mix(i * tf.constant(0x9E3779B9, tf.uint32) + key[0], tf)
+    h = _mix(tf.bitwise.bitwise_xor(h, key[1]), tf)
+    return tf.cast(h >= tf.constant(min(round(rate * 2**32), 2**32 - 1), tf.uint32), tf.float32)
+
+
+class Engine:
+    """``M`` = tasks x members independent MLPs over one feature table, trained side by side."""
+
+    def __init__(self, table: Table, tasks: list[Task], cfg: TrainConfig) -> None:
+        tf = _tf()
+        self.tf, self.cfg, self.tasks = tf, cfg, tasks
+        k = cfg.ensemble
+        self.models = [(t, m) for t in range(len(tasks)) for m in range(k)]
+        M, F, C = len(self.models), table.x.shape[1], table.n_classes
+        H = cfg.hidden
+        self.M, self.F, self.H, self.C, self.K = M, F, H, C, k
+        self.linear = H == 0  # a linear probe: the first layer is the output layer
+        self.train_sets = [tasks[t].train_rows for t, _ in self.models]
+        self.X = tf.constant(table.x)
+        self.Y = tf.constant(table.y.astype(np.int32))
+        mask = np.zeros((M, C), np.float32)
+        for j, (t, _) in enumerate(self.models):
+            mask[j, tasks[t].classes] = 1.0
+        self.class_mask = tf.constant(mask)
+        self.class_bias = tf.constant((mask - 1.0) * 1e9)  # -1e9 on classes a task does not know
+        self.smooth_share = tf.constant(cfg.label_smoothing / mask.sum(axis=1))  # spread over known classes
+        self.mu = tf.constant(np.stack([tasks[t].mean for t, _ in self.models]).astype(np.float32))
+        inv = np.stack([1.0 / np.sqrt(tasks[t].var) for t, _ in self.models]).astype(np.float32)
+        self.inv_s = tf.constant(inv / (1.0 - cfg.input_dropout))  # input dropout's 1/(1-rate) folded in
+        self.inv_plain = tf.constant(inv)
+        V = max([len(t.val_rows) for t in tasks] + [1])  # hold-out rows per model, padded to one length
+        vrows, wval = np.zeros((M, V), np.int32), np.zeros((M, V), np.float32)
+        for j, (t, _) in enumerate(self.models):
+            rows = tasks[t].val_rows
+            vrows[j, : len(rows)], wval[j, : len(rows)] = rows, 1
+        self.Vrows, self.Wval = tf.constant(vrows), tf.constant(wval)
+        out1 = C if self.linear else H
+        w1 = np.zeros((M, F, out1), np.float32)
+        w2 = np.zeros((M, max(H, 1), C), np.float32)
+        for j, (t, m) in enumerate(self.models):  # Keras' Dense defaults: glorot-uniform kernels, zero biases
+            rng = np.random.default_rng([tasks[t].seed, m, 7919])
+            w1[j] = rng.uniform(-1, 1, (F, out1)) * math.sqrt(6 / (F + out1))
+            if not self.linear:
+                w2[j] = rng.uniform(-1, 1, (H, C)) * math.sqrt(6 / (H + C))
+        # Eigen (oneDNN off) computes dW = z^T dh several times slower than dW^T = dh^T z: store W1 as [out, F].
+        self.hf = os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "1"
+        if self.hf:
+            w1 = np.ascontiguousarray(w1.transpose(0, 2, 1))
+        self.params = [tf.Variable(w1), tf.Variable(np.zeros((M, out1), np.float32))]
+        if not self.linear:
+            self.params += [tf.Variable(w2), tf.Variable(np.zeros((M, C), np.float32))]
+        self.adam_m = [tf.Variable(tf.zeros_like(p)) for p in self.params]
+        self.adam_v = [tf.Variable(tf.zeros_like(p)) for p in self.params]
+        self.t = tf.Variable(0.0)
+        self._build()
+
+    def _logits(self, z: Any, params: list[Any], j: int | None, hmask: Any = None) -> Any:
+        """Logits of model ``j`` (or of all models, stacked, when ``j`` is None) for normalised rows ``z``."""
+        tf = self.tf
+        W1, b1 = params[0], params[1]
+        if j is not None:
+            h = tf.matmul(z, W1[j], transpose_b=self.hf) + b1[j]
+            if self.linear:
+                return h + self.class_bias[j]
+            return tf.matmul(tf.nn.relu(h), params[2][j]) + params[3][j] + self.class_bias[j]
+        zs, ws = tf.unstack(z), tf.unstack(W1)
+        h = tf.stack([tf.matmul(zs[i], ws[i], transpose_b=self.hf) for i in range(self.M)]) + b1[:, None]
+        if self.linear:
+            return h + self.class_bias[:, None]
+        h = tf.nn.relu(h) * hmask
+        return tf.matmul(h, params[2]) + params[3][:, None] + self.class_bias[:, None]
+
+    def _build(self) -> None:
+        tf, cfg = self.tf, self.cfg
+        M, H, C = self.M, max(self.H, 1), self.C
+        p_in, p_h = cfg.input_dropout, cfg.dropout
+
+        @tf.function(jit_compile=True)
+        def inputs(X: Any, rows: Any, mu: Any, inv_s: Any, key: Any) -> tuple[Any, Any]:
+            B = rows.shape[-1]
+            z = (tf.gather(X, rows) - mu[:, None, :]) * inv_s[:, None, :]  # [M, B, F]
+            if p_in:
+                z = z * _keep_mask([M, B, self.F], key, p_in, tf)
+            hkey = tf.bitwise.bitwise_xor(key, tf.constant([0x51ED270B, 0x2545F491], tf.uint32))
+            return z, _keep_mask([M, B, H], hkey, p_h, tf) / (1 - p_h)
+
+        def step(rows: Any, valid: Any, key: Any, lr: Any) -> Any:
+            onehot = tf.one_hot(tf.gather(self.Y, rows), C)  # [M, B, C]
+            targets = onehot * (1 - cfg.label_smoothing) + self.smooth_share[:, None, None] * self.class_mask[:, None]
+            z, hmask = inputs(self.X, rows, self.mu, self.inv_s, key)
+            with tf.GradientTape() as tape:
+                logits = self._logits(z, self.params, None, hmask)
+                nll = -tf.reduce_sum(targets * tf.nn.log_softmax(logits), -1)  # [M, B]
+                per_model = tf.reduce_sum(valid * nll, 1) / tf.maximum(tf.reduce_sum(valid, 1), 1.0)
+                total = tf.reduce_sum(per_model)
+            grads = tape.gradient(total, self.params)
+            self.t.assign_add(1.0)
+            alpha = lr * tf.sqrt(1 - 0.999**self.t) / (1 - 0.9**self.t)  # Adam, as Keras (eps 1e-7)
+            # A model whose rows ran out before the largest task's (its batch is all padding) must not
+            # move: Adam's momentum alone would keep stepping it.
+            live = tf.cast(tf.reduce_sum(valid, 1) > 0, tf.float32)
+            for p, g, m_, v_ in zip(self.params, grads, self.adam_m, self.adam_v, strict=True):
+                on = tf.reshape(live, [M] + [1] * (len(p.shape) - 1))
+                m_.assign(m_ + on * 0.1 * (g - m_))
+                v_.assign(v_ + on * 0.001 * (tf.square(g) - v_))
+                p.assign_sub(on * alpha * m_ / (tf.sqrt(v_) + 1e-7))
+            return per_model
+
+        @tf.function
+        def epoch(idx: Any, valid: Any, keys: Any, lrs: Any) -> Any:
+            total = tf.zeros([M])
+            for s in tf.range(tf.shape(idx)[0]):
+                total += step(idx[s], valid[s], keys[s], lrs[s])
+            return total / tf.cast(tf.shape(idx)[0], tf.float32)
+
+        @tf.function
+        def validate() -> tuple[Any, Any]:
+            losses, accs = [], []
+            for j in range(M):  # one model at a time: the normalised hold-out is [V, F], never [M, V, F]
+                rows = self.Vrows[j]
+                z = (tf.gather(self.X, rows) - self.mu[j]) * self.inv_plain[j]
+                logits = self._logits(z, self.params, j)
+                y = tf.gather(self.Y, rows)
+                targets = tf.one_hot(y, C) * (1 - cfg.label_smoothing) + self.smooth_share[j] * self.class_mask[j]
+                nll = -tf.reduce_sum(targets * tf.nn.log_softmax(logits), -1)
+                hit = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y), tf.float32)
+                weight = tf.maximum(tf.reduce_sum(self.Wval[j]), 1.0)
+                losses.append(tf.reduce_sum(self.Wval[j] * nll) / weight)
+                accs.append(tf.reduce_sum(self.Wval[j] * hit) / weight)
+            return tf.stack(losses), tf.stack(accs)
+
+        self._epoch, self._validate = epoch, validate
+
+    def _lr(self, epoch: int, steps: int) -> np.ndarray:
+        """Adam's learning rate for each step of ``epoch``: cosine decay to 0 over ``max_epochs``."""
+        cfg = self.cfg
+        progress = np.clip((epoch + (np.arange(steps) + 0.5) / steps) / cfg.max_epochs, 0, 1)
+        factor = 0.5 * (1 + np.cos(np.pi * progress)) if cfg.schedule == "cosine" else np.ones(steps)
+        return (cfg.learning_rate * factor).astype(np.float32)
+
+    def _epoch_arrays(self, rng: np.random.Generator, epoch: int) -> tuple[np.ndarray, ...]:
+        """Row indices ``[S, M, B]``, their validity (the last batch is padded), hash keys ``[S, 2]``, rates."""
+        B, M = self.cfg.batch_size, self.M
+        steps = math.ceil(max(len(r) for r in self.train_sets) / B)
+        idx, valid = np.zeros((steps, M, B), np.int32), np.zeros((steps, M, B), np.float32)
+        for j, rows in enumerate(self.train_sets):
+            order = np.zeros(steps * B, np.int64)
+            order[: len(rows)] = rng.permutation(rows)
+            idx[:, j] = order.reshape(steps, B)
+            valid[:, j] = (np.arange(steps * B) < len(rows)).reshape(steps, B)
+        keys = rng.integers(0, 2**32, (steps, 2), dtype=np.uint64).astype(np.uint32)
+        return idx, valid, keys, self._lr(epoch, steps)
+
+    def fit(self, on_epoch: OnEpoch | None = None) -> dict[str, Any]:
+        """Train until every model is ``patience`` epochs past its best (or the epoch cap)."""
+        tf, cfg = self.tf, self.cfg
+        rng = np.random.default_rng([cfg.seed, 104729, self.M])
+        best = np.full(self.M, np.inf)
+        best_epoch = np.zeros(self.M, int)
+        best_w = [p.numpy() for p in self.params]
+        history = {"loss": [], "val_loss": [], "val_accuracy": []}
+        for e in range(cfg.max_epochs):
+            train_loss = self._epoch(*(tf.constant(a) for a in self._epoch_arrays(rng, e))).numpy()
+            val_loss, val_acc = (v.numpy() for v in self._validate())
+            for key, value in (("loss", train_loss), ("val_loss", val_loss), ("val_accuracy", val_acc)):
+                history[key].append(value)
+            # A model past its patience keeps its best epoch even while others train on, so its
+            # result does not depend on how long the slowest task sharing the run needs.
+            waiting = e - best_epoch < cfg.patience
+            improved = np.flatnonzero((val_loss < best) & waiting)
+            if len(improved):
+                now = [p.numpy() for p in self.params]
+                for j in improved:
+                    best[j], best_epoch[j] = val_loss[j], e + 1
+                    for bw, nw in zip(best_w, now, strict=True):
+                        bw[j] = nw[j]
+            if on_epoch:
+                on_epoch(e + 1, cfg.max_epochs)
+            if np.all(e + 1 - best_epoch >= cfg.patience):
+                break
+        if self.hf:
+            best_w[0] = np.ascontiguousarray(best_w[0].transpose(0, 2, 1))
+        return {"weights": best_w, "best_epochs": best_epoch, "history": {k: np.array(v) for k, v in history.items()}}
+
+
+def train_tasks(table: Table, tasks: list[Task], cfg: TrainConfig, on_epoch: OnEpoch | None = None) -> list[TaskResult]:
+    """Train every task's members in one run; one Keras head (the contract's) per task."""
+    tf = _tf()
+    tf.config.experimental.enable_op_determinism()
+    engine = Engine(table, tasks, cfg)
+    out = engine.fit(on_epoch)
+    models, linear = engine.models, engine.linear
+    del engine  # its graph functions hold copies of the table
+    gc.collect()
+    results = []
+    for t, task in enumerate(tasks):
+        ids = [j for j, (tt, _) in enumerate(models) if tt == t]
+        members = []
+        for j in ids:
+            weights = [w[j] for w in out["weights"]]
+            if linear:
+                members.append([weights[0][:, task.classes], weights[1][task.classes]])
+            else:
+                members.append([weights[0], weights[1], weights[2][:, task.classes], weights[3][task.classes]])
+        head = build_head(task.mean, task.var, len(task.classes), cfg, members)
+        history = [
+            {k: [float(v) for v in out["history"][k][:, j]] for k in ("loss", "val_loss", "val_accuracy")} for j in ids
+        ]
+        results.append(TaskResult(head, [int(out["best_epochs"][j]) for j in ids], history))
+    return results
+
+
+def fit_on_arrays(x: np.ndarray, y: np.ndarray, n_classes: int, cfg: TrainConfig, seed: int) -> TaskResult:
+    """One head on given patch rows, every row training and validating: for callers without a data set."""
+    from .head import normalization
+
+    rows = np.arange(len(x))
+    mean, var = normalization(x, cfg.features)
+    table = Table(np.ascontiguousarray(x, np.float32), np.asarray(y, np.int64), rows, n_classes)
+    return train_tasks(table, [Task("arrays", rows, rows, mean, var, seed, np.arange(n_classes))], cfg)[0]
