@@ -456,6 +456,7 @@ class ParityRow:
     measured: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # output -> kind -> max/mean/bound
     ms_per_case: dict[str, float] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)  # backend details (TF.js version, WebGL renderer, flags)
+    skipped: str | None = None  # why an opt-in runtime did not run (its browser is not installed)
 
 
 @dataclass(frozen=True)
@@ -514,6 +515,7 @@ def parity_record(raw: dict[str, Any]) -> ParityRecord:
                     measured=outputs,
                     ms_per_case=dict(r.get("ms_per_case") or {}),
                     info=dict(r.get("info") or {}),
+                    skipped=r.get("skipped"),
                 )
             )
     return ParityRecord(raw, rows)
