@@ -91,7 +91,7 @@ class FirefoxBridge:
         if "error" in hello:
             self.close()
             raise (BrowserMissing if hello.get("missing") else FirefoxError)(f"firefox: {hello['error']}")
-        self.version = str(hello.get("version", ""))
+        self.version = str(hello.get("version", "")).removeprefix("firefox/")  # BiDi says "firefox/153.8.0"
 
     def _read_stdout(self) -> None:
         assert self.proc.stdout is not None
