@@ -140,3 +140,15 @@ def test_page_picks_wasm_and_classifies_a_dropped_file(engine: str, site_url: st
             np.testing.assert_allclose(js, scores, atol=1e-4)
         finally:
             page.close()
+
+
+def test_a_missing_browser_is_skipped_with_what_to_install(classifier_export: Path, tmp_path, monkeypatch):
+    """A machine without Firefox (here: a PATH that has none) skips the runtime it asked for, says what to
+    install, and the run stays ok; the report records the skip instead of numbers."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    report = run_parity(
+        classifier_export, n_clips=1, runtimes=["firefox-wasm"], data=ESC50_DIR, edge=False, write=False
+    )
+    result = report["variants"]["float32"]["firefox-wasm"]
+    assert report["ok"] and result["ok"]
+    assert "apt-get install firefox-esr" in result["skipped"] and "outputs" not in result
