@@ -19,6 +19,7 @@ from . import __version__
 from .console import error, info, out_console, progress
 from .constants import DEFAULT_LAYERS, DEFAULT_YAMNET_HANDLE, FEATURE_ORDER, LAYER_WIDTHS, YAMNET_ENV_VAR
 from .errors import PipelineError
+from .js.runtimes import selection_help
 from .layout import QUANTIZED
 
 app = typer.Typer(
@@ -553,7 +554,7 @@ def parity(
         typer.Option(
             "--runtimes",
             "-r",
-            help="node-cpu, node-wasm, chromium-cpu, chromium-wasm, chromium-webgl (repeatable; default all).",
+            help=f"Parity runtimes (repeatable or comma-separated): {selection_help()}.",
             show_default=False,
         ),
     ] = None,
@@ -575,7 +576,7 @@ def parity(
     ] = True,
     full: FullParityOption = False,
 ) -> None:
-    """Prove Python and JavaScript predict the same: the SavedModel vs TF.js in Node and headless Chromium.
+    """Prove Python and JavaScript predict the same: the SavedModel vs TF.js in Node and browsers.
 
     Same 16 kHz waveforms on both sides; writes EXPORT_DIR/parity.json (max/mean abs diff per output,
     top-1 agreement, ms per second of audio) and exits 1 when a bound breaks.
@@ -621,7 +622,7 @@ def run(
         typer.Option(
             "--runtimes",
             "-r",
-            help="Parity runtimes: node-cpu, node-wasm, chromium-cpu, chromium-wasm, chromium-webgl (default all).",
+            help=f"Parity runtimes (repeatable or comma-separated): {selection_help()}.",
             show_default=False,
         ),
     ] = None,
@@ -705,6 +706,9 @@ def _parity_table(record):
     for row in record.rows:
         if row.error is not None:
             table.add_row(row.variant, row.runtime, "-", *["-"] * len(shorts), "-", "-", "-", "[red]did not run[/]")
+            continue
+        if row.skipped is not None:
+            table.add_row(row.variant, row.runtime, "-", *["-"] * len(shorts), "-", "-", "[yellow]skipped[/]")
             continue
         diffs = ["-" if row.worst[name] is None else f"{row.worst[name]:.1e}" for name in OUTPUTS]
         top1 = " · ".join(f"{agree}/{total}" for agree, total in row.top1.values())

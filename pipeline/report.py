@@ -227,6 +227,12 @@ def _parity_section(parity: ParityRecord | None) -> str:
                 f"<tr><td>{esc(row.variant)}</td><td>{esc(row.runtime)}</td><td colspan=9>{esc(row.error)}</td></tr>"
             )
             continue
+        if row.skipped is not None:
+            rows.append(
+                f"<tr><td>{esc(row.variant)}</td><td>{esc(row.runtime)}</td>"
+                f"<td colspan=9>skipped: {esc(row.skipped)}</td></tr>"
+            )
+            continue
         cells = "".join("<td>-</td>" if row.worst[n] is None else f"<td>{row.worst[n]:.1e}</td>" for n in OUTPUTS)
         top1 = " · ".join(f"{agree}/{total}" for agree, total in row.top1.values())
         if row.decisions[1]:
