@@ -76,7 +76,7 @@ def beam_job(data_set, monkeypatch_module):
     ]
     manifest = work / "clips.jsonl"
     manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    monkeypatch_module.setenv("PYTHONPATH", str(REPO))  # the workers import tests.mirrorfs
+    monkeypatch_module.setenv("PYTHONPATH", str(REPO))  # the workers import tests.beamfs (mirror://)
     messages: list[str] = []
     result = embed_with_beam(
         str(manifest),
@@ -84,7 +84,7 @@ def beam_job(data_set, monkeypatch_module):
         cache_dir=str(work / "beam-cache"),
         out=str(work / "run1"),
         yamnet=str(YAMNET_DIR),
-        options=[*WORKERS, "beam_plugins=tests.mirrorfs"],
+        options=[*WORKERS, "beam_plugins=tests.beamfs"],
         on_message=messages.append,
     )
     return result, messages
