@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -19,6 +19,9 @@ from . import __version__
 from .console import error, info, out_console, progress
 from .constants import DEFAULT_LAYERS, DEFAULT_YAMNET_HANDLE, FEATURE_ORDER, LAYER_WIDTHS, YAMNET_ENV_VAR
 from .errors import PipelineError
+
+if TYPE_CHECKING:
+    from .embeddings import EmbedStats
 
 app = typer.Typer(
     name="yamnet-tfjs",
@@ -270,13 +273,17 @@ def embed(
                 dataset, model, cache_dir, on_progress=lambda done, _: bar.update(task, completed=done)
             )
         seconds = time.perf_counter() - start
-    s = result.stats
-    info(
-        f"{len(result)} clips ({s.cached} cached, {s.computed} computed, {s.failed} failed) in {seconds:.1f} s "
-        f"-> {cache_dir}"
-    )
+    _embed_summary(result.stats, seconds, str(cache_dir))
     for path, problem in result.skipped[len(dataset.skipped) :]:
         error(f"{path}: {problem}")
+
+
+def _embed_summary(s: EmbedStats, seconds: float, cache_dir: str, where: str = "") -> None:
+    """The line both embedders end with: clips embedded (cached or computed) and failed, time, cache."""
+    info(
+        f"{s.cached + s.computed} clips ({s.cached} cached, {s.computed} computed, {s.failed} failed) "
+        f"in {seconds:.1f} s{where} -> {escape(cache_dir)}"
+    )
 
 
 def _embed_with_beam(
@@ -325,15 +332,12 @@ def _embed_with_beam(
             folds=[] if listed_here else _int_list(folds) or [],
             on_message=lambda message: info(escape(message)),
         )
-    info(
-        f"{result.clips} clips ({result.cached} cached, {result.computed} computed, {result.failed} failed) "
-        f"in {result.seconds:.1f} s on {result.runner} -> {escape(result.cache_dir)}"
-    )
+    _embed_summary(result.stats, result.seconds, result.cache_dir, f" on {result.runner}")
     info(f"index and failures in {escape(result.out)}")
     for failure in result.failures:
         error(f"{failure['path']}: {failure['error']}")
-    if result.failed > len(result.failures):
-        info(f"... and {result.failed - len(result.failures)} more in {escape(result.out)}/failures.jsonl")
+    if result.stats.failed > len(result.failures):
+        info(f"... and {result.stats.failed - len(result.failures)} more in {escape(result.out)}/failures.jsonl")
 
 
 SeedOption = Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same head.")]

@@ -24,7 +24,7 @@ from pipeline.beam.job import embed_with_beam, pipeline_options
 from pipeline.cli import app
 from pipeline.datasets import load_dataset
 from pipeline.embeddings import EmbeddingCache, embed_dataset
-from pipeline.errors import BeamError
+from pipeline.errors import BeamError, DatasetError
 from pipeline.training import TrainConfig, train
 from pipeline.yamnet.model import hash_saved_model
 from tests.conftest import ESC50_DIR, REPO, YAMNET_DIR, esc50_rows
@@ -104,7 +104,8 @@ def local_run(data_set, yamnet):
 
 def test_beam_entries_are_bit_identical_to_the_local_embedder(beam_job, local_run, yamnet, data_set):
     result, messages = beam_job
-    assert result.computed == 24 and result.cached == 0 and result.patches == 240 == local_run.stats.patches
+    stats = result.stats
+    assert stats.computed == 24 and stats.cached == 0 and stats.patches == 240 == local_run.stats.patches
     assert result.yamnet_identity == yamnet.identity
     assert any("clips listed by the workers" in m for m in messages)
     if result.metrics:  # DirectRunner reports the workers' counters
@@ -129,7 +130,7 @@ def test_beam_entries_are_bit_identical_to_the_local_embedder(beam_job, local_ru
 def test_bad_inputs_land_in_failures_and_the_job_finishes(beam_job):
     result, _ = beam_job
     lines = [json.loads(x) for x in (Path(result.out) / "failures.jsonl").read_text().splitlines()]
-    assert result.failed == 4 and sorted(result.failures, key=str) == sorted(lines, key=str)
+    assert result.stats.failed == 4 and sorted(result.failures, key=str) == sorted(lines, key=str)
     by_name = {Path(f["path"]).name: f for f in lines}
     assert set(by_name) == {"corrupt.wav", "empty.flac", "missing.wav", "clips.jsonl"}
     assert "not a readable audio file" in by_name["corrupt.wav"]["error"]
@@ -167,8 +168,13 @@ def test_train_on_the_beam_cache_gives_the_local_report(beam_job, local_run, dat
     assert heads[0]["weights_sha256"] == heads[1]["weights_sha256"]
 
 
-def test_model_identity_and_options(yamnet):
+def test_model_identity_and_options(yamnet, tmp_path):
     assert hash_saved_model(str(YAMNET_DIR), files.BeamFolder(str(YAMNET_DIR))) == yamnet.identity
+    (tmp_path / "index-00000-of-00001.jsonl").write_text("{}\n")
+    with pytest.raises(BeamError, match="already holds the index of a Beam job"):
+        embed_with_beam(str(tmp_path), "direct", out=str(tmp_path), yamnet=str(YAMNET_DIR))
+    with pytest.raises(DatasetError, match="does not exist or is not a data set"):
+        embed_with_beam(str(tmp_path / "nothing.csv"), "direct", out=str(tmp_path / "o"), yamnet=str(YAMNET_DIR))
     options = pipeline_options("direct").get_all_options()
     assert options["direct_running_mode"] == "multi_processing" and options["direct_num_workers"] >= 1
     with pytest.raises(BeamError, match="did you mean 'direct_num_workers'"):

@@ -17,8 +17,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from .. import __version__
 from ..datasets import Dataset, csv_header, is_jsonl, load_dataset
-from ..embeddings import default_cache_dir
-from ..errors import BeamError, ModelLoadError
+from ..embeddings import EmbedStats, default_cache_dir
+from ..errors import BeamError, DatasetError, ModelLoadError
 from ..events import OnMessage, ignore
 from ..yamnet.model import hash_saved_model, locate_model_dir, resolve_handle
 from . import RUNNERS, files
@@ -36,11 +36,7 @@ class BeamEmbedResult:
     runner: str
     cache_dir: str
     yamnet_identity: str
-    clips: int = 0
-    cached: int = 0
-    computed: int = 0
-    failed: int = 0
-    patches: int = 0
+    stats: EmbedStats = field(default_factory=EmbedStats)  # the local embedder's counts, for the same report
     seconds: float = 0.0
     failures: list[dict[str, Any]] = field(default_factory=list)  # the first FAILURES_KEPT
     metrics: dict[str, int] = field(default_factory=dict)  # the runner's counters, where it reports them
@@ -67,10 +63,13 @@ def clip_source(data: Dataset | str, manifest: str | None = None) -> ClipSource:
         records = tuple({"path": str(c.path), "label": c.label, "fold": c.fold} for c in data.clips)
         return ClipSource(records=records)
     manifest = manifest or (data if is_jsonl(data) or data.lower().endswith(".csv") else None)
-    if manifest is None:
+    if manifest is None and files.is_remote(data):
         return ClipSource(folder=data)
-    if not files.exists(manifest):
-        raise BeamError(f"manifest {manifest} does not exist")
+    if manifest is None or not files.exists(manifest):
+        raise DatasetError(
+            f"{manifest or data} does not exist or is not a data set: give --data a folder, a manifest "
+            "(.csv with a path,label[,fold] header, or .jsonl), or a folder URL (gs://bucket/sounds)"
+        )
     header = None
     if not is_jsonl(manifest):
         with files.open_read(manifest) as f:
@@ -219,17 +218,26 @@ def embed_with_beam(
     result = BeamEmbedResult(out=out, runner=RUNNERS[runner], cache_dir=cache, yamnet_identity=identity)
     result.seconds = round(time.perf_counter() - started, 2)
     result.metrics = _counters(outcome)
+    stats = result.stats
+    stats.network_calls = result.metrics.get("network_calls", 0)
     for line in _json_lines(files.join(out, f"{INDEX_PREFIX}-*.jsonl")):
-        result.clips += 1
-        result.cached += line["status"] == "cached"
-        result.computed += line["status"] == "computed"
-        result.patches += line.get("patches", 0)
+        stats.clips += 1
+        stats.cached += line["status"] == "cached"
+        stats.computed += line["status"] == "computed"
+        stats.patches += line.get("patches", 0)
     for line in _json_lines(files.join(out, FAILURES_NAME)):
-        result.clips += 1
-        result.failed += 1
+        stats.clips += 1
+        stats.failed += 1
         if len(result.failures) < FAILURES_KEPT:
             result.failures.append(line)
-    summary = {k: v for k, v in asdict(result).items() if k != "failures"}
-    job = {**summary, "yamnet": model_path, "shift": shift, "started": stamp, "yamnet_tfjs": __version__}
+    summary = {k: v for k, v in asdict(result).items() if k not in ("failures", "stats")}
+    job = {
+        **summary,
+        **asdict(stats),
+        "yamnet": model_path,
+        "shift": shift,
+        "started": stamp,
+        "yamnet_tfjs": __version__,
+    }
     files.write_atomic(files.join(out, JOB_NAME), (json.dumps(job, indent=2) + "\n").encode())
     return result

@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -248,13 +249,15 @@ class LazyYamnet:
     def __init__(self, model_path: str) -> None:
         self.model_path = model_path
         self._runner: PatchRunner | None = None
+        self._lock = threading.Lock()  # a worker may run several bundles at once: load one YAMNet, not several
 
     def runner(self) -> PatchRunner:
-        if self._runner is None:
-            from ..yamnet import load_yamnet
-            from ..yamnet.runner import make_runner
+        with self._lock:
+            if self._runner is None:
+                from ..yamnet import load_yamnet
+                from ..yamnet.runner import make_runner
 
-            self._runner = make_runner(load_yamnet(files.local_copy_of_folder(self.model_path)))
+                self._runner = make_runner(load_yamnet(files.local_copy_of_folder(self.model_path)))
         return self._runner
 
 
