@@ -53,9 +53,9 @@ def main() -> None:
     if args.retrain or not (args.out / "head.keras").is_file():
         print(f"training on folds {train_folds} -> {args.out}", flush=True)
         cfg = TrainConfig(folds=[train_folds[0]])  # one CV split for the report; the bench uses the test fold
-        train(dataset.subset(folds=train_folds), yamnet, args.out, cfg, default_cache_dir(), on_event=print)
+        train(dataset.subset(folds=train_folds), yamnet, args.out, cfg, default_cache_dir(), on_message=print)
     print("exporting (float32, float16, uint8)", flush=True)
-    metadata = export_model(args.out, yamnet, on_step=print)
+    metadata = export_model(args.out, yamnet, on_message=print)
     labels = metadata["labels"]
 
     waves = [load_audio(c.path) for c in test.clips]

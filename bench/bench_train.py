@@ -103,7 +103,7 @@ def main() -> None:
                 shifted[shift] = embed_dataset(dataset, yamnet, args.cache, shift=shift)
         views = [plain] + [shifted[s] for s in (cfg.view_shifts if cfg.shifted_views else ())]
         t = time.perf_counter()
-        cv = cross_validate(views, cfg, on_event=lambda m, name=name: print(f"[{name}] {m}", flush=True))
+        cv = cross_validate(views, cfg, on_message=lambda m, name=name: print(f"[{name}] {m}", flush=True))
         seconds = time.perf_counter() - t
         results[name] = {
             "what": what,

@@ -19,6 +19,7 @@ from . import __version__
 from .console import error, info, out_console, progress
 from .constants import DEFAULT_LAYERS, DEFAULT_YAMNET_HANDLE, FEATURE_ORDER, LAYER_WIDTHS, YAMNET_ENV_VAR
 from .errors import PipelineError
+from .layout import QUANTIZED
 
 if TYPE_CHECKING:
     from .embeddings import EmbedStats
@@ -32,6 +33,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -424,7 +426,10 @@ def _train_config(
 @app.command()
 def train(
     data: DataOption,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder, e.g. exported/NAME (replaced atomically).")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Output folder, e.g. exported/NAME: new, empty, or one yamnet-tfjs wrote."),
+    ],
     seed: SeedOption = 0,
     data_format: DataFormatOption = "auto",
     manifest: ManifestOption = None,
@@ -468,7 +473,7 @@ def train(
 def _quantizations(values: list[str] | None) -> list[str]:
     """--quantize values -> quantized variants to write (float32 `tfjs/` is always written)."""
     if not values:
-        return ["float16", "uint8"]
+        return list(QUANTIZED)
     if "none" in values:
         return []
     return list(dict.fromkeys(values))
@@ -508,8 +513,18 @@ def export(
 
 @app.command("export-yamnet")
 def export_yamnet_cmd(
-    out_dir: Annotated[Path, typer.Argument(help="Folder to write YAMNet's TF.js conversion into.")],
-    quantize: QuantizeOption = None,
+    out_dir: Annotated[
+        Path, typer.Argument(help="Folder to write YAMNet's TF.js conversion into (new, empty, or written before).")
+    ],
+    quantize: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--quantize",
+            "-q",
+            help="Quantized TF.js variants besides float32 tfjs/: float16, uint8 (repeatable; default: none).",
+            show_default=False,
+        ),
+    ] = None,
     yamnet: YamnetOption = None,
 ) -> None:
     """Convert YAMNet alone for TF.js: a drop-in for TF Hub's TF.js YAMNet that also runs on wasm and fast on cpu.

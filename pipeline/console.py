@@ -6,6 +6,7 @@ Results (tables, JSON) go to stdout so they can be piped; everything else goes t
 from __future__ import annotations
 
 import sys
+import time
 
 from rich.console import Console
 from rich.markup import escape
@@ -53,8 +54,65 @@ class RateColumn(ProgressColumn):
         return Text("" if speed is None else f"{speed:.1f} {self.unit}/s", style="progress.data.speed")
 
 
-def progress(unit: str = "files") -> Progress:
-    """A progress bar with count, rate, elapsed time and ETA, drawn on stderr."""
+class LineProgress:
+    """Progress as plain lines, for a stderr that is not a terminal (a log file, CI, a pipe).
+
+    Rich draws its bar only when the live display stops there, so a captured log showed the embedding
+    bar after the lines of later stages. This prints ``embed: 500/2000 clips`` as it goes instead (every
+    10 %, and at the end), in order with everything else. Same calls as the subset of ``Progress`` the CLI uses.
+    """
+
+    STEP = 0.1
+
+    def __init__(self, unit: str) -> None:
+        self.unit = unit
+        self.tasks: dict[int, dict] = {}
+
+    def __enter__(self) -> LineProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for task in self.tasks.values():
+            self._say(task, final=True)
+
+    def add_task(self, description: str, total: float | None = None, visible: bool = True) -> int:
+        self.tasks[len(self.tasks)] = {"description": description, "total": total, "done": 0.0,
+                                        "visible": visible, "said": -1.0, "start": time.monotonic()}  # fmt: skip
+        return len(self.tasks) - 1
+
+    def update(self, task_id: int, completed: float | None = None, total: float | None = None,
+               visible: bool | None = None) -> None:  # fmt: skip
+        task = self.tasks[task_id]
+        if total is not None:
+            task["total"] = total
+        if visible is not None:
+            task["visible"] = visible
+        if completed is not None:
+            task["done"] = completed
+        self._say(task)
+
+    def advance(self, task_id: int, advance: float = 1) -> None:
+        self.update(task_id, completed=self.tasks[task_id]["done"] + advance)
+
+    def _say(self, task: dict, final: bool = False) -> None:
+        total, done = task["total"], task["done"]
+        if not task["visible"] or not total:
+            return
+        share = min(1.0, done / total)
+        step = share if final else int(share / self.STEP) * self.STEP
+        if step <= task["said"] or (final and task["said"] >= 1.0):
+            return
+        task["said"] = step
+        seconds = time.monotonic() - task["start"]
+        err_console.print(
+            f"{task['description']}: {int(done)}/{int(total)} {self.unit} ({seconds:.0f} s)", soft_wrap=True
+        )
+
+
+def progress(unit: str = "files") -> Progress | LineProgress:
+    """A progress bar with count, rate, elapsed time and ETA on stderr; plain lines when it is not a terminal."""
+    if not err_console.is_terminal:
+        return LineProgress(unit)
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),

@@ -139,7 +139,7 @@ def _plot_confusion(m: np.ndarray, labels: list[str], path: Path) -> None:
     ax.set_yticks(range(n), labels, fontsize=7 if n > 20 else 9)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title("confusion matrix (row-normalised)")
+    ax.set_title("confusion matrix: numbers are clips, colour is the share of the true class")
     if n <= 20:
         for i in range(n):
             for j in range(n):
@@ -168,7 +168,7 @@ def _plot_curves(cv: CVResult, final_history: list[dict[str, list[float]]], path
         acc_ax.plot(hist["val_accuracy"], lw=1, color=line.get_color(), label=name)
     loss_ax.set_title("loss (solid: train, dashed: early-stopping hold-out)")
     loss_ax.set_xlabel("epoch")
-    acc_ax.set_title("hold-out patch accuracy")
+    acc_ax.set_title("early-stopping hold-out (training folds), patch accuracy")
     acc_ax.set_xlabel("epoch")
     acc_ax.legend(fontsize=7)
     fig.tight_layout()
@@ -233,13 +233,76 @@ def _parity_section(parity: ParityRecord | None) -> str:
     cases = ", ".join(f"{esc(c['name'])} ({c['seconds']:g} s)" for c in parity.cases)
     verdict = "all outputs within bounds" if parity.ok else "<b class=bad>bounds broken</b>"
     python = parity.python_ms_per_audio_second or 0.0
+    real = sum(1 for c in parity.cases if c.get("kind") == "clip")
     return f"""<h2>Parity: Python vs JavaScript</h2>
 <p>The same waveforms through the Python SavedModel and the TF.js model ({verdict}). Max abs difference on real
-clips; top-1 agreement of the head's <code>clip_scores</code> · YAMNet's label; ms per second of audio
+clips; top-1 agreement of the head's <code>clip_scores</code> · YAMNet's label, counted on the {real} real clips
+only (the synthetic cases, silence, noise and a square wave, have no class to agree on); ms per second of audio
 (Python: {python:.1f}). Cases: {cases}.
 Details: <a href="{PARITY_JSON}">{PARITY_JSON}</a>.</p>
 <table><tr><th>model</th><th>runtime</th><th>backend</th>{head}<th>top-1</th><th>ms/s</th><th>ok</th></tr>
 {"".join(rows)}</table>"""
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    esc = html.escape
+    return "<table>" + "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in rows) + "</table>"
+
+
+def _epochs_cell(epochs: list[int], cap: int | None) -> str:
+    """Best epoch of each member, flagging those that were still improving near the epoch cap."""
+    if not epochs:
+        return "-"
+    patience_margin = 8 if cap is None else min(8, cap // 4)
+    cells = []
+    for e in epochs:
+        at_cap = cap is not None and e > cap - patience_margin
+        cells.append(f"{e} <b class=bad>⚠ cap</b>" if at_cap else str(e))
+    return ", ".join(cells)
+
+
+_SETTING_WORDS = {
+    "features": "head input (YAMNet features)",
+    "hidden": "hidden units per member",
+    "ensemble": "members averaged",
+    "dropout": "dropout",
+    "input_dropout": "input dropout",
+    "label_smoothing": "label smoothing",
+    "learning_rate": "learning rate (Adam)",
+    "batch_size": "batch size",
+    "max_epochs": "epoch cap",
+    "patience": "early-stopping patience (epochs)",
+    "monitor": "early stopping on",
+    "validation_fraction": "early-stopping hold-out (share of training clips)",
+    "shifted_views": "shifted training views",
+    "seed": "seed",
+}
+
+
+def _settings_table(report: dict[str, Any]) -> str:
+    """The head's settings in words, and the evaluation actually used (not the unused fallbacks)."""
+    config = report.get("config") or {}
+    scheme = (report.get("evaluation") or {}).get("scheme", "")
+    rows = [("evaluation", scheme)]
+    folds = config.get("folds")
+    rows.append(("test folds", "all" if not folds else ", ".join(map(str, folds))))
+    if "stratified" in scheme:
+        rows.append(("stratified folds requested", str(config.get("stratified_folds"))))
+    for key, words in _SETTING_WORDS.items():
+        if key in config:
+            value = config[key]
+            rows.append((words, ", ".join(map(str, value)) if isinstance(value, list) else str(value)))
+    return _table(rows)
+
+
+def _timing_rows(timing: dict[str, float]) -> list[tuple[str, str]]:
+    words = {
+        "embed_seconds": "embedding (YAMNet, cached where possible)",
+        "cv_seconds": "cross-validation",
+        "final_seconds": "final head",
+        "total_seconds": "total",
+    }
+    return [(words.get(k, k), f"{v:.1f} s") for k, v in timing.items()]
 
 
 def _html(
@@ -251,12 +314,14 @@ def _html(
     """The report page: training always; model sizes, parity and the demo link once those stages ran."""
     cv, ds = report["cv"], report["dataset"]
     esc = html.escape
+    cap = (report.get("config") or {}).get("max_epochs")
     fold_rows = "".join(
-        f"<tr><td>{f}</td><td>{a:.4f}</td><td>{p:.4f}</td><td>{esc(str(e))}</td></tr>"
+        f"<tr><td>{f}</td><td>{a:.4f}</td><td>{p:.4f}</td><td>{_epochs_cell(e, cap)}</td></tr>"
         for f, a, p, e in zip(
             cv["folds"], cv["fold_accuracy"], cv["fold_patch_accuracy"], cv["fold_epochs"], strict=True
         )
     )
+    final_epochs = _epochs_cell((report.get("final") or {}).get("epochs") or [], cap)
     class_rows = "".join(
         f"<tr><td>{esc(name)}</td><td>{r['precision']:.3f}</td><td>{r['recall']:.3f}</td><td>{r['f1']:.3f}</td>"
         f"<td>{r['support']}</td></tr>"
@@ -289,13 +354,22 @@ td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}.bad{{color
 {_model_section(metadata)}
 {_parity_section(parity)}
 <h2>Folds</h2>
-<table><tr><th>test fold</th><th>clip accuracy</th><th>patch accuracy</th><th>epochs</th></tr>{fold_rows}</table>
+<table><tr><th>test fold</th><th>clip accuracy</th><th>patch accuracy</th><th>best epoch per member</th></tr>{fold_rows}
+<tr><td>final head (all clips)</td><td>-</td><td>-</td><td>{final_epochs}</td></tr></table>
+<p class="small">Each member keeps the weights of its best epoch on the early-stopping hold-out;
+<b class=bad>⚠ cap</b> marks a member whose best epoch is within the patience of the epoch cap ({cap}): it was still
+improving, and more epochs may help.</p>
 <h2>Confusion matrix</h2><img src="{CONFUSION_PNG}" alt="confusion matrix">
+<p class="small">Pooled over the test folds: row = the true class, column = the predicted one. The numbers count
+clips; the colour is the share of the row.</p>
 <h2>Training curves</h2><img src="{CURVES_PNG}" alt="training curves">
+<p class="small">Loss and patch accuracy on the early-stopping hold-out: a stratified 15 % of the clips of the
+<i>training</i> folds, never the test fold. It is drawn from the same recordings as the training patches, so it
+reads higher than the test folds' accuracy above; the test folds are the honest figure.</p>
 <h2>Per class (worst F1 first)</h2>
 <table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>clips</th></tr>{class_rows}</table>
 <h2>Skipped files</h2><ul>{skipped}</ul>
-<h2>Settings</h2><pre>{esc(json.dumps(report["config"], indent=2))}</pre>
-<p>Timing: {esc(json.dumps(report["timing"]))}</p>
+<h2>Settings</h2>{_settings_table(report)}
+<h2>Timing</h2>{_table(_timing_rows(report.get("timing") or {}))}
 </body></html>
 """

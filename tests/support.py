@@ -104,7 +104,7 @@ def run_cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.
         text=True,
         cwd=REPO,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
-        timeout=300,
+        timeout=1500,  # generous: `run` does the whole job, and shared CI machines are slow
     )
 
 

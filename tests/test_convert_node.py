@@ -6,6 +6,7 @@ output is compared with the Python SavedModel on the same real waveform, so thes
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +111,33 @@ def test_export_yamnet_is_a_tf_hub_drop_in(yamnet, yamnet_export, backend):
     same = run_in_node(yamnet_export / "tfjs", [wave], backend=backend).outputs[0]
     assert max_diff(same["log_mel"], js["spectrogram"]) == 0.0
     assert max_diff(same["scores"], js["scores"]) == 0.0
+
+
+def test_the_yamnet_model_cards_javascript_runs_and_names_the_clip(yamnet, yamnet_export, tmp_path):
+    """The card's example, run as written in Node (fetch reads the export's files): it must average the
+    [patches, 521] scores before taking the best class (a flat argmax gave index 2077, label undefined)."""
+    import re
+    import subprocess
+
+    from pipeline.js.assets import node_modules
+    from pipeline.js.node import node_binary
+
+    card = (yamnet_export / "README.md").read_text()
+    snippet = re.search(r"```js\n(.*?)```", card, re.S).group(1)
+    clip = load_audio(esc50_clips_of("rooster", 1)[0])
+    (tmp_path / "clip.f32").write_bytes(clip.astype("<f4").tobytes())
+    tfjs = node_modules() / "@tensorflow" / "tfjs" / "dist" / "tf.node.js"
+    script = tmp_path / "card.mjs"
+    script.write_text(
+        f"import fs from 'node:fs';\n"
+        f"import * as tf from {json.dumps(str(tfjs))};\n"
+        f"process.chdir({json.dumps(str(yamnet_export))});\n"
+        "globalThis.fetch = async (url) => new Response(fs.readFileSync(String(url)));\n"
+        f"const waveform = new Float32Array(fs.readFileSync({json.dumps(str(tmp_path / 'clip.f32'))}).buffer);\n"
+        "console.log = ((log) => (...a) => log('RESULT', ...a))(console.log);\n" + snippet
+    )
+    proc = subprocess.run([node_binary(), str(script)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    said = [line.removeprefix("RESULT ").strip() for line in proc.stdout.splitlines() if line.startswith("RESULT")]
+    expected = yamnet.class_names[int(np.argmax(yamnet(clip).scores.mean(axis=0)))]
+    assert said == [expected], (said, expected)

@@ -111,11 +111,11 @@ def test_retrain_keeps_the_export_of_an_identical_head_and_removes_a_stale_one(y
     (out / "site").mkdir()
     (out / "site" / "index.html").write_text("<html>")
     said: list[str] = []
-    train(data, yamnet, out, TrainConfig(**QUICK), cache_dir=cache, on_event=said.append)
+    train(data, yamnet, out, TrainConfig(**QUICK), cache_dir=cache, on_message=said.append)
     assert (out / "tfjs" / "model.json").is_file() and (out / "parity.json").is_file()
     assert any("identical head" in s and "kept" in s for s in said), said
     said.clear()
-    train(data, yamnet, out, TrainConfig(**{**QUICK, "seed": 1}), cache_dir=cache, on_event=said.append)
+    train(data, yamnet, out, TrainConfig(**{**QUICK, "seed": 1}), cache_dir=cache, on_message=said.append)
     for name in ("saved_model", "tfjs", "parity.json", "site"):
         assert not (out / name).exists(), name
     assert any("removed the export" in s and "tfjs" in s and "site" in s for s in said), said

@@ -125,3 +125,18 @@ def test_editing_the_resampler_reruns_train(first_run, yamnet, monkeypatch):
     )
     edited = run_module.run_pipeline(dataset, yamnet, out, cfg, cache, options)
     assert edited.stages == {"train": "ran"}
+
+
+def test_outputs_get_the_permissions_the_umask_gives(first_run):
+    """A static host must be able to serve the report (temp files are created 0600, folders 0700)."""
+    import os
+    import stat
+
+    out, _, _ = first_run
+    umask = os.umask(0)
+    os.umask(umask)
+    for rel in ("", "site", "tfjs", "saved_model", "report.html", "report.json", "parity.json", "run.json",
+                "head.keras", "metadata.json", "site/index.html", "site/site.json", "tfjs/model.json"):  # fmt: skip
+        path = out / rel
+        expected = (0o777 if path.is_dir() else 0o666) & ~umask
+        assert stat.S_IMODE(path.stat().st_mode) == expected, (rel, oct(path.stat().st_mode))

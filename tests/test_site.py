@@ -46,7 +46,9 @@ def test_site_is_self_contained(export_dir: Path, tmp_path: Path) -> None:
     names = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
     assert {
         "index.html",
+        "favicon.svg",
         "src/app.js",
+        "src/live.js",
         "src/model.js",
         "src/audio-worklet.js",
         "src/resample.js",
@@ -67,7 +69,7 @@ def test_site_is_self_contained(export_dir: Path, tmp_path: Path) -> None:
     # No CDN: every script/stylesheet the page references is a relative file inside the site.
     html = (out / "index.html").read_text()
     assert "http://" not in html and "https://" not in html
-    for ref in ("vendor/tf.min.js", "vendor/tf-backend-wasm.min.js", "src/app.js", "src/style.css"):
+    for ref in ("vendor/tf.min.js", "vendor/tf-backend-wasm.min.js", "src/app.js", "src/style.css", "favicon.svg"):
         assert ref in html and (out / ref).is_file()
 
 
@@ -118,7 +120,7 @@ def test_never_overwrites_a_folder_it_did_not_build(export_dir: Path, tmp_path: 
 def test_missing_npm_packages_say_how_to_install(export_dir: Path, tmp_path: Path) -> None:
     web = tmp_path / "web_demo"
     (web / "src").mkdir(parents=True)
-    for name in ("index.html", "src/app.js", "src/model.js"):
+    for name in ("index.html", "favicon.svg", "src/app.js", "src/model.js"):
         (web / name).write_text("")
     with pytest.raises(SiteError, match="npm ci"):
         build_site(export_dir, tmp_path / "site", web=web)

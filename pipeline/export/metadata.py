@@ -158,61 +158,19 @@ def _fmt_bytes(n: int) -> str:
 
 
 def write_model_card(path: Path, metadata: dict[str, Any], name: str) -> None:
-    """A human-readable README: what it is, how well it does, how to load it in JavaScript."""
-    labels = metadata["labels"]
+    """A human-readable README: what it is, how well it does, how to run it in Python and JavaScript."""
     is_yamnet = metadata["kind"] == "yamnet"
-    report = metadata.get("report") or {}
-    lines = [f"# {name}: {'YAMNet for TF.js' if is_yamnet else 'a YAMNet-based sound classifier for TF.js'}", ""]
-    if is_yamnet:
-        lines += [
-            "Google's YAMNet (AudioSet, 521 classes) converted for TF.js with a matmul-DFT front end, so it runs on",
-            "the cpu, wasm and webgl backends. A drop-in for TF Hub's TF.js YAMNet:",
-            "",
-            "```js",
-            "const model = await tf.loadGraphModel('tfjs/model.json');",
-            "const [scores, embeddings, spectrogram] = model.predict(waveform);  // waveform: 16 kHz mono float32",
-            "```",
-            "",
-        ]
-    else:
-        trained = metadata.get("head", {})
-        lines += [
-            f"Classifies 16 kHz mono audio into {len(labels)} classes: {', '.join(labels[:20])}"
-            + (" …" if len(labels) > 20 else "")
-            + ".",
-            "",
-            f"A small head trained on {describe_features(metadata.get('features', []))} (per 0.96 s patch, "
-            "mean over patches per clip), exported together with YAMNet as one graph.",
-            "",
-            "## How well it does",
-            "",
-        ]
-        if report:
-            lines += ["From the training report (`report.json`):", "", "| metric | value |", "|---|---|"]
-            for key, value in report.items():
-                if isinstance(value, dict):
-                    for sub, v in value.items():
-                        lines.append(f"| {key}.{sub} | {v} |")
-                else:
-                    lines.append(f"| {key} | {value} |")
-        else:
-            lines.append("No `report.json` was found beside the head; run `yamnet-tfjs train` to evaluate it.")
-        if trained:
-            lines += ["", f"Head: {json.dumps(trained)}"]
-        lines += [""]
-    lines += [
-        "## Files",
-        "",
-        "| variant | folder | weights |",
-        "|---|---|---|",
-    ]
+    title = "YAMNet for TF.js" if is_yamnet else "a YAMNet-based sound classifier for TF.js"
+    lines = [f"# {name}: {title}", ""]
+    lines += _yamnet_intro(metadata) if is_yamnet else _classifier_intro(metadata)
+    lines += ["## Files", "", "| variant | folder | weights |", "|---|---|---|"]
     for kind, info in metadata["variants"].items():
         lines.append(f"| {kind} | `{info['dir']}/` | {_fmt_bytes(info['weights_bytes'])} |")
     lines += [
         "",
         "Quantization touches the network's weights only; the front end (Hann window, mel matrix, DFT table) stays",
-        "float32. `saved_model/` is the same graph for Python (`yamnet-tfjs predict`). Every folder holds a",
-        "`metadata.json` with labels, sample rate, patch timing, output node names and sha256 of each file.",
+        "float32. `saved_model/` holds the same graph for Python. Every folder has a `metadata.json` with labels,",
+        "sample rate, patch timing, output node names and the sha256 of each file.",
         "",
         "## Inputs and outputs",
         "",
@@ -223,35 +181,101 @@ def write_model_card(path: Path, metadata: dict[str, Any], name: str) -> None:
         "| output | shape | graph node |",
         "|---|---|---|",
     ]
-    for spec in metadata["outputs"]:
-        lines.append(f"| `{spec['name']}` | {spec['shape']} | `{spec['node']}` |")
+    lines += [f"| `{spec['name']}` | {spec['shape']} | `{spec['node']}` |" for spec in metadata["outputs"]]
+    lines += [""]
+    lines += _yamnet_usage() if is_yamnet else _classifier_usage()
     lines += [
-        "",
-        "## Loading it in JavaScript",
-        "",
-        "Read outputs by node name with `model.execute` (TF.js 4.22's `predict` can pair structured output names",
-        "with the wrong tensors). The project's `web_demo/src/model.js` does this for you:",
-        "",
-        "```js",
-        "import * as tf from '@tensorflow/tfjs';",
-        "import { initBackend, loadClassifier } from './model.js';",
-        "await initBackend(tf, ['webgl', 'wasm', 'cpu']);",
-        "const clf = await loadClassifier(tf, 'tfjs/model.json');   // reads tfjs/metadata.json too",
-        "const out = await clf.run(waveform);                      // Float32Array, 16 kHz mono",
-        "const best = out.clip_scores.data.indexOf(Math.max(...out.clip_scores.data));"
-        if not is_yamnet
-        else "const best = out.scores.data.indexOf(Math.max(...out.scores.data));",
-        "console.log(clf.labels[best]);",
-        "```",
-        "",
-        "Without the module: `const meta = await (await fetch('tfjs/metadata.json')).json();`",
-        "`const outs = model.execute(tf.tensor1d(waveform), meta.outputs.map(o => o.node));`",
-        "",
         f"Versions: {', '.join(f'{k} {v}' for k, v in metadata['versions'].items())}.",
         f"YAMNet: `{metadata['yamnet']['handle']}` (identity {metadata['yamnet']['identity'][:12]}).",
         "",
     ]
     path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def _yamnet_intro(metadata: dict[str, Any]) -> list[str]:
+    return [
+        "Google's YAMNet (AudioSet, 521 classes) converted for TF.js with a matmul-DFT front end, so it runs on the",
+        "cpu, wasm and webgl backends. A drop-in for TF Hub's TF.js YAMNet: `model.predict` returns the same three",
+        "tensors in the same order.",
+        "",
+    ]
+
+
+def _classifier_intro(metadata: dict[str, Any]) -> list[str]:
+    labels = metadata["labels"]
+    shown = ", ".join(labels[:20]) + (" …" if len(labels) > 20 else "")
+    lines = [
+        f"Classifies 16 kHz mono audio into {len(labels)} classes: {shown}.",
+        "",
+        f"A small head trained on {describe_features(metadata.get('features', []))} (per 0.96 s patch; a clip's",
+        "scores are the mean over its patches), exported together with YAMNet as one graph.",
+        "",
+        "## How well it does",
+        "",
+    ]
+    cv = (metadata.get("report") or {}).get("cv") or {}
+    if "mean_accuracy" in cv:
+        lines += [
+            f"Mean clip accuracy in cross-validation: **{cv['mean_accuracy']:.4f}** "
+            f"(± {cv.get('std_accuracy', 0):.4f} over the folds; pooled {cv.get('pooled_accuracy', 0):.4f}).",
+            "Every test fold was unseen by its head, early stopping included; `report.html` beside this export has",
+            "the folds, the confusion matrix and per-class precision and recall.",
+        ]
+    else:
+        lines.append("No cross-validation was found beside the head; run `yamnet-tfjs train` to evaluate it.")
+    return [*lines, ""]
+
+
+def _yamnet_usage() -> list[str]:
+    return [
+        "## Using it",
+        "",
+        "JavaScript (TF.js), exactly as with TF Hub's model; the clip's class is the mean over its patches:",
+        "",
+        "```js",
+        "const model = await tf.loadGraphModel('tfjs/model.json');",
+        "const classNames = (await (await fetch('tfjs/metadata.json')).json()).labels;  // YAMNet's 521",
+        "const [scores, embeddings, spectrogram] = model.predict(tf.tensor1d(waveform));   // 16 kHz mono",
+        "const best = scores.mean(0).argMax().dataSync()[0];   // scores is [patches, 521]: average first",
+        "console.log(classNames[best]);",
+        "```",
+        "",
+        "Python (the same graph):",
+        "",
+        "```python",
+        "serve = tf.saved_model.load('saved_model').signatures['serving_default']",
+        "out = serve(waveform=tf.constant(waveform))   # output_0 scores, output_1 embeddings, output_2 log-mel",
+        "```",
+        "",
+        "`yamnet-tfjs classify --yamnet PATH` takes a TF Hub YAMNet SavedModel (e.g. TF Hub's own), not this one.",
+        "",
+    ]
+
+
+def _classifier_usage() -> list[str]:
+    return [
+        "## Using it",
+        "",
+        "Python: `yamnet-tfjs predict THIS_FOLDER audio.wav` (top classes, `--timeline`, `--json`), or",
+        "`tf.saved_model.load('saved_model').signatures['serving_default'](waveform=w)['clip_scores']`.",
+        "",
+        "JavaScript: run it through the project's `web_demo/src/model.js` (the module the demo page uses), which reads",
+        "outputs by graph node name (TF.js 4.22's `model.predict` can pair this graph's named outputs with the",
+        "wrong tensors):",
+        "",
+        "```js",
+        "import { initBackend, loadClassifier } from './model.js';",
+        "await initBackend(tf, ['webgl', 'wasm', 'cpu']);",
+        "const clf = await loadClassifier(tf, 'tfjs/model.json');   // reads tfjs/metadata.json too",
+        "const out = await clf.run(waveform);                      // Float32Array, 16 kHz mono",
+        "const best = out.clip_scores.data.indexOf(Math.max(...out.clip_scores.data));",
+        "console.log(clf.labels[best]);",
+        "```",
+        "",
+        "Without the module: `const meta = await (await fetch('tfjs/metadata.json')).json();` then",
+        "`const outs = model.execute(tf.tensor1d(waveform), meta.outputs.map(o => o.node));`",
+        "",
+    ]
 
 
 def describe_features(features: list[str]) -> str:

@@ -96,9 +96,11 @@ def _make_module(frozen: FrozenYamnet, head: Head | None) -> Any:
 def save_saved_model(yamnet: Yamnet, head: Head | None, out_dir: Path) -> None:
     """Write one SavedModel: waveform -> dict of outputs (with head) or YAMNet's three (without)."""
     tfm = tf()
-    module = _make_module(tfjs_friendly(yamnet.model), head)
-    signature = module.serve.get_concrete_function()
+    # Freezing runs a graph session (constant folding) and tracing runs grappler/MLIR, which log INFO lines
+    # from C++ straight to stderr ("MLIR V1 optimization pass is not enabled"): keep them off the terminal.
     with native_logs_silenced():
+        module = _make_module(tfjs_friendly(yamnet.model), head)
+        signature = module.serve.get_concrete_function()
         tfm.saved_model.save(module, str(out_dir), signatures={"serving_default": signature})
 
 

@@ -3,7 +3,7 @@
 ``build_site`` assembles one self-contained folder that any static host can serve (GitHub Pages,
 ``python -m http.server``, an S3 bucket) and that works offline::
 
-    OUT/index.html            the page (web_demo/index.html, installed as pipeline/web)
+    OUT/index.html            the page (web_demo/index.html, installed as pipeline/web), favicon.svg
     OUT/src/*.js, style.css   page code, including the shared inference module model.js
     OUT/vendor/               TF.js + its wasm backend and .wasm binaries, copied from node_modules
     OUT/model/                the converted graph model (model.json, shards, metadata.json)
@@ -33,6 +33,9 @@ from ..errors import PipelineError
 from ..layout import SITE_MARKER, ArtifactError, verified_tfjs_metadata
 from ..layout import variant as layout_variant
 from .assets import AssetError, tfjs_versions, vendor_sources, web_root
+
+PAGE_FILES = ("index.html", "favicon.svg")
+"""Files of the page's top folder (besides src/)."""
 
 
 class SiteError(PipelineError):
@@ -86,10 +89,10 @@ def _model_files(model_dir: Path) -> tuple[list[Path], Path]:
 
 
 def _page_sources(web: Path) -> list[Path]:
-    index = web / "index.html"
     src = web / "src"
-    if not index.is_file() or not (src / "app.js").is_file():
-        raise SiteError(f"{web}: page sources (index.html, src/app.js) missing")
+    missing = [name for name in (*PAGE_FILES, "src/app.js") if not (web / name).is_file()]
+    if missing:
+        raise SiteError(f"{web}: page sources ({', '.join(missing)}) missing; reinstall yamnet-tfjs")
     if not (src / "model.js").is_file():
         raise SiteError(f"{src / 'model.js'} missing: the shared inference module is needed by the page")
     return sorted(p for p in src.iterdir() if p.is_file() and p.suffix in {".js", ".mjs", ".css"})
@@ -135,7 +138,8 @@ def build_site(
     _check_target(out_dir)
 
     with building_dir(out_dir) as tmp:
-        shutil.copy2(web / "index.html", tmp / "index.html")
+        for name in PAGE_FILES:
+            shutil.copy2(web / name, tmp / name)
         (tmp / "src").mkdir()
         for path in page_files:
             shutil.copy2(path, tmp / "src" / path.name)

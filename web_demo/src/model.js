@@ -149,6 +149,46 @@ function checkMetadata(metadata) {
   }
 }
 
+/**
+ * @typedef {object} OpenSet metadata.open_set: the "none of my classes" decision (pipeline/openset.py)
+ * @property {number[]} q per AudioSet class, the score YAMNet's training patches rarely exceed
+ * @property {number} weight weight of YAMNet's surprise against the head's doubt
+ * @property {number} threshold_clip reject a whole file above this score
+ * @property {number} threshold_window reject one live window above this score
+ */
+
+/** The label index of "none of my classes". */
+export const UNKNOWN = -1;
+
+/**
+ * The open-set decision for one input, exactly as Python's `pipeline.openset.decide`:
+ * score = (1 - max(clip_scores)) + weight * max_j(mean over patches of yamnet_scores_j - q_j);
+ * "unknown" when the score is above the threshold (`threshold_window` for a live window).
+ * Without `openSet` (a model exported before it existed) the best class is always taken.
+ * @param {Result} out the outputs of `Classifier.run`
+ * @param {OpenSet|undefined} openSet metadata.open_set
+ * @param {boolean} [isWindow=false]
+ * @returns {{label: number, score: number, best: number}} label is UNKNOWN or the class index
+ */
+export function openSetDecision(out, openSet, isWindow = false) {
+  const p = out.clip_scores.data;
+  let best = 0;
+  for (let c = 1; c < p.length; c++) if (p[c] > p[best]) best = c;
+  if (!openSet) return {label: best, score: 0, best};
+  const y = out.yamnet_scores.data;
+  const k = openSet.q.length;
+  const n = y.length / k;
+  let surprise = -Infinity;
+  for (let j = 0; j < k; j++) {
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += y[i * k + j];
+    surprise = Math.max(surprise, sum / n - openSet.q[j]);
+  }
+  const score = 1 - p[best] + openSet.weight * surprise;
+  const threshold = isWindow ? openSet.threshold_window : openSet.threshold_clip;
+  return {label: score > threshold ? UNKNOWN : best, score, best};
+}
+
 /** A loaded model: `run(waveform)` gives every output as {data: Float32Array, shape: number[]}. */
 export class Classifier {
   /**
