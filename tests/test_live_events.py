@@ -30,8 +30,26 @@ START_UP = 0.2
 
 
 @pytest.fixture(scope="module")
-def recording(tmp_path_factory) -> tuple[np.ndarray, list[Event], Path]:
-    wave, truth = long_recording()
+def events_export(yamnet, tmp_path_factory) -> Path:
+    """A head trained by the product (``train``, defaults) on the test classes' clips of folds 1-4, exported
+    (float32 TF.js only): the recording comes from fold 5, which neither the head nor its calibration saw."""
+    from pipeline.datasets import load_dataset
+    from pipeline.export import export_model
+    from pipeline.training import TrainConfig, train
+    from tests.conftest import ESC50_DIR
+    from tests.support import CATEGORIES
+
+    out = tmp_path_factory.mktemp("events") / "head"
+    data = load_dataset(ESC50_DIR).subset(classes=list(CATEGORIES), folds=[1, 2, 3, 4])
+    train(data, yamnet, out, TrainConfig(), cache_dir=tmp_path_factory.mktemp("cache"))
+    export_model(out, yamnet, [])
+    return out
+
+
+@pytest.fixture(scope="module")
+def recording(events_export: Path, tmp_path_factory) -> tuple[np.ndarray, list[Event], Path]:
+    """The 2-minute recording of the export's classes (truth labels index its label list) and its WAV."""
+    wave, truth = long_recording(tuple(load_exported(events_export).labels))
     wav = fake_microphone_wav(wave, SAMPLE_RATE, tmp_path_factory.mktemp("rec") / "recording.wav")
     return wave, truth, wav
 
@@ -65,13 +83,13 @@ def page_events(export: Path, wav: Path, seconds: float, tmp: Path) -> tuple[lis
     return [Event(e["label"], e["start"], e["end"]) for e in raw], {"listed": listed, **stats}
 
 
-def test_live_events_equal_predict_events(classifier_export: Path, recording, tmp_path: Path) -> None:
+def test_live_events_equal_predict_events(events_export: Path, recording, tmp_path: Path) -> None:
     wave, truth, wav = recording
     seconds = len(wave) / SAMPLE_RATE
     assert seconds >= 120
-    model = load_exported(classifier_export)
+    model = load_exported(events_export)
     offline = file_events(model, wave)
-    live, info = page_events(classifier_export, wav, seconds, tmp_path)
+    live, info = page_events(events_export, wav, seconds, tmp_path)
 
     # the page skipped no hop (a skipped hop would shift its windows) and listed what it found
     assert info["skipped"] == 0 and info["windows"] >= seconds / PATCH_HOP_SECONDS - 5
@@ -86,17 +104,16 @@ def test_live_events_equal_predict_events(classifier_export: Path, recording, tm
             if round(w["start"] / PATCH_HOP_SECONDS) < len(offline_labels)]  # fmt: skip
     assert np.mean(same) >= 0.85, np.mean(same)
 
-    # streaming == offline: every event has its twin (same label, onset within one hop + start-up)
+    # streaming == offline: the events pair up (same label, onset within one hop + start-up); the few
+    # that do not are the decisions that flipped with the resampled audio, at a sound's edges
     assert len(offline) >= 8, offline
     pairs = match_events(live, offline, collar=PATCH_HOP_SECONDS + START_UP)
-    unmatched = [e for i, e in enumerate(live) if i not in {p[0] for p in pairs}]
-    unmatched += [e for j, e in enumerate(offline) if j not in {p[1] for p in pairs}]
-    assert len(unmatched) <= 2, (unmatched, live, offline)
+    assert len(pairs) >= 0.85 * max(len(live), len(offline)), (live, offline)
 
-    # and both find the sounds that are there (the test head knows 4 classes from 3 clips each)
+    # and both find the sounds that are there
     for events in (offline, live):
         score = event_f1(events, truth, collar=1.0)
-        assert score["recall"] >= 0.9 and score["f1"] >= 0.7, (score, events, truth)
+        assert score["recall"] >= 0.8 and score["f1"] >= 0.75, (score, events, truth)
 
 
 def window_labels(model, wave: np.ndarray) -> np.ndarray:
