@@ -4,11 +4,12 @@ The shipped decision (:mod:`pipeline.openset`) can only be judged on sounds that
 the study holds classes out: the classes are cut into :data:`SPLITS` disjoint groups, and for split ``s``
 group ``s`` is unknown (never trained on, never used for any choice), tested on fold ``s`` as the folds
 rotate. For each split, exactly what ``train`` does for real: a head on the known classes of the training
-folds, an inner cross-validation over those training folds whose out-of-fold predictions calibrate the
-thresholds, then the test fold's known and unknown clips through the head and the decision. Reported
-(``report.json["open_set"]``, fractions): AUROC of known vs unknown clips, the known-class accuracy with
-rejection (a rejected known clip counts as wrong) and without, the share of unknown clips rejected, and
-the same AUROC for the maximum probability alone (the baseline); the same for single windows (one patch).
+folds, inner heads (each trained on the training folds but one, for :data:`INNER_FOLDS` of them) whose
+out-of-fold predictions calibrate the thresholds, then the test fold's known and unknown clips through the
+head and the decision. Reported (``report.json["open_set"]``, fractions): AUROC of known vs unknown clips,
+the known-class accuracy with rejection (a rejected known clip counts as wrong) and without, the share of
+unknown clips rejected, and the same AUROC for the maximum probability alone (the baseline); the same for
+single windows (one patch).
 All heads of the study train side by side in one run of the engine.
 """
 
@@ -30,6 +31,12 @@ SPLITS = 5
 
 MIN_CLASSES = 10
 """Below this many classes a fifth is too few unknown classes to say anything: the study is skipped."""
+
+INNER_FOLDS = 2
+"""Inner heads per split: each trains on all training folds but one and predicts that one, so the
+thresholds are calibrated on out-of-fold predictions of heads as strong as the shipped one's folds (on
+ESC-50: 640 known clips per split). Two of the four training folds halve the study's cost against a full
+inner cross-validation; the thresholds then come from half as many clips."""
 
 MIN_FOLDS = 3
 """A test fold plus at least two training folds for the inner cross-validation."""
@@ -61,7 +68,9 @@ def open_set_study(
         is_known = np.isin(labels, known)
         outer_clips = np.flatnonzero((folds != test_fold) & is_known)
         inner = []
-        for g in (f for f in fold_ids if f != test_fold):
+        others = [f for f in fold_ids if f != test_fold]
+        start = fold_ids.index(test_fold) % len(others)
+        for g in (others[(start + k) % len(others)] for k in range(min(INNER_FOLDS, len(others)))):
             train_clips = np.flatnonzero(~np.isin(folds, [test_fold, g]) & is_known)
             inner.append((g, train_clips, len(tasks) + 1 + len(inner)))
         plan.append((s, test_fold, known, outer_clips, inner, len(tasks)))
