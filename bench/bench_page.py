@@ -166,6 +166,7 @@ def measure_long_file(url: str, wav: Path, timeout: float = 900) -> dict:
                 page.wait_for_timeout(500)
             seconds = time.perf_counter() - t0
             heap_end, rss_end = sample()
+            hwm = sum(_status_kb(pid, "VmHWM") for pid in pids) / 1024  # the peak, read last
             result = page.evaluate(
                 "({status: document.querySelector('[data-testid=status]').textContent, file: yamnetDemo.file &&"
                 " {duration: yamnetDemo.file.duration, chunks: yamnetDemo.file.chunks ?? 1,"
@@ -211,7 +212,9 @@ def _file_row(what: str, f: dict) -> str:
     else:
         done = f"{f['status']} after {f['seconds']:.0f} s"
     heap = f"{f['js_heap_before_mb']:.0f} → {f['js_heap_peak_mb']:.0f} MB"
-    rss = f"{f['renderer_rss_before_mb']:.0f} → {f['renderer_peak_vmhwm_mb']:.0f} MB"
+    # VmHWM (peak RSS) or the highest 0.5 s sample: a renderer that exits takes its VmHWM with it.
+    peak = max(f["renderer_peak_vmhwm_mb"], f["renderer_rss_peak_sampled_mb"])
+    rss = f"{f['renderer_rss_before_mb']:.0f} → {peak:.0f} MB"
     return f"| {what} | {done} | - | - | - | {heap} | {rss} |"
 
 
