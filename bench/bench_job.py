@@ -57,14 +57,15 @@ def run_job(code: Path, work: Path, name: str) -> dict:
     out, cache, log = work / name / "exported", work / name / "cache", work / f"{name}.log"
     out.parent.mkdir(parents=True)
     env = {**os.environ, "PYTHONPATH": str(code), "YAMNET_TFJS_CACHE": str(cache), "CI": "true"}
-    args = [sys.executable, "-m", "pipeline.cli", "run", "--data", str(SHARED / "datasets" / "esc50")]
+    cli = "from pipeline.cli import main; main()"
+    args = [sys.executable, "-c", cli, "run", "--data", str(SHARED / "datasets" / "esc50")]
     args += ["--out", str(out), "--yamnet", str(SHARED / "models" / "yamnet"), "--cache", str(cache)]
     start = time.perf_counter()
     with log.open("w") as sink:
         proc = subprocess.run(args, cwd=code, env=env, stdout=sink, stderr=subprocess.STDOUT, check=False)
     wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"{name}: run exited {proc.returncode}; see {log}")
+    if proc.returncode != 0 or not (out / "run.json").exists():
+        raise SystemExit(f"{name}: run exited {proc.returncode} without finishing; see {log}")
     stages = json.loads((out / "run.json").read_text())["stages"]
     report = json.loads((out / "report.json").read_text())
     timing = report.get("timing", {})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.atomic import write_text_atomic
+
 
 def markdown_table(header: list[str], rows: list[str]) -> str:
     """A Markdown table from column names and ready-made ``| a | b |`` row lines."""
@@ -20,5 +22,5 @@ def replace_between_markers(doc: Path, name: str, table: str) -> bool:
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
     if start not in text or end not in text:
         return False
-    doc.write_text(text[: text.index(start) + len(start)] + "\n" + table + "\n" + text[text.index(end) :])
+    write_text_atomic(doc, text[: text.index(start) + len(start)] + "\n" + table + "\n" + text[text.index(end) :])
     return True

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -19,7 +19,11 @@ from . import __version__
 from .console import error, info, out_console, progress
 from .constants import DEFAULT_LAYERS, DEFAULT_YAMNET_HANDLE, FEATURE_ORDER, LAYER_WIDTHS, YAMNET_ENV_VAR
 from .errors import PipelineError
+from .js.runtimes import selection_help
 from .layout import QUANTIZED
+
+if TYPE_CHECKING:
+    from .embeddings import EmbedStats
 
 app = typer.Typer(
     name="yamnet-tfjs",
@@ -173,15 +177,18 @@ def _load_data(
     cache: Path | None,
     classes: str | None,
     folds: str | None = None,
+    check_readable: bool = True,
 ):
-    """Read the data set, print class counts, skipped files and warnings; return (dataset, cache dir)."""
+    """Read the data set, print class counts, skipped files and warnings; return (dataset, cache dir).
+
+    ``check_readable=False`` leaves unreadable files in (the Beam embedder lists them in its failures)."""
     from .console import warn
     from .datasets import load_dataset
     from .download import resolve_data
     from .embeddings import default_cache_dir
 
     cache_dir = cache or default_cache_dir()
-    dataset = load_dataset(resolve_data(data, cache_dir), data_format, manifest)
+    dataset = load_dataset(resolve_data(data, cache_dir), data_format, manifest, check_readable)
     if classes:
         dataset = dataset.subset(classes=[c.strip() for c in classes.split(",") if c.strip()])
     if folds:
@@ -206,24 +213,75 @@ def _int_list(text: str | None) -> list[int] | None:
         raise PipelineError(f"--folds takes whole numbers separated by commas, got '{text}'") from None
 
 
+RunnerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--runner",
+        help="Run the embedding as an Apache Beam pipeline on this runner: direct (this machine, one worker "
+        "process per CPU), dataflow, flink, spark, or portable (a job server you started). Same cache entries "
+        "as without it. Needs pip install 'yamnet-tfjs[beam]'; commands for each runner: docs/scale.md.",
+        show_default=False,
+    ),
+]
+BeamOptionOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--beam-option",
+        help="With --runner: a Beam pipeline option KEY=VALUE (repeatable), e.g. project=P, region=R, "
+        "temp_location=gs://B/tmp, flink_master=HOST:PORT, direct_num_workers=4.",
+        show_default=False,
+    ),
+]
+BeamOutOption = Annotated[
+    str | None,
+    typer.Option(
+        "--out",
+        help="With --runner: folder (local or a URL) for the job's index-*.jsonl, failures.jsonl and "
+        "beam-job.json. Default: CACHE/beam/<time>.",
+        show_default=False,
+    ),
+]
+EmbedCacheOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cache",
+        help="Cache folder (default: $YAMNET_TFJS_CACHE or ~/.cache/yamnet-tfjs); with --runner also a URL "
+        "(gs://B/yamnet-cache).",
+        show_default=False,
+    ),
+]
+
+
 @app.command()
 def embed(
     data: DataOption,
     data_format: DataFormatOption = "auto",
     manifest: ManifestOption = None,
-    cache: CacheOption = None,
+    cache: EmbedCacheOption = None,
     classes: ClassesOption = None,
     folds: FoldsOption = None,
     yamnet: YamnetOption = None,
+    runner: RunnerOption = None,
+    beam_options: BeamOptionOption = None,
+    out: BeamOutOption = None,
 ) -> None:
-    """Compute YAMNet patch embeddings for a data set into the cache (a rerun costs no YAMNet call)."""
+    """Compute YAMNet patch features for a data set into the cache (a rerun costs no YAMNet call).
+
+    With --runner, as an Apache Beam pipeline: then --data may also be a manifest file (CSV path,label[,fold]
+    or JSON Lines) or a folder of class folders, local or on any Beam filesystem (gs://, s3://, hdfs://).
+    """
     import time
 
+    if runner is not None:
+        _embed_with_beam(data, data_format, manifest, cache, classes, folds, yamnet, runner, beam_options, out)
+        return
     from .embeddings import embed_dataset
     from .yamnet import load_yamnet
 
     with user_errors():
-        dataset, cache_dir = _load_data(data, data_format, manifest, cache, classes, folds)
+        if beam_options or out:
+            raise PipelineError("--beam-option and --out are options of a Beam job: add --runner direct (or another)")
+        dataset, cache_dir = _load_data(data, data_format, manifest, Path(cache) if cache else None, classes, folds)
         model = load_yamnet(yamnet)
         start = time.perf_counter()
         with progress("clips") as bar:
@@ -232,13 +290,71 @@ def embed(
                 dataset, model, cache_dir, on_progress=lambda done, _: bar.update(task, completed=done)
             )
         seconds = time.perf_counter() - start
-    s = result.stats
-    info(
-        f"{len(result)} clips ({s.cached} cached, {s.computed} computed, {s.failed} failed) in {seconds:.1f} s "
-        f"-> {cache_dir}"
-    )
+    _embed_summary(result.stats, seconds, str(cache_dir))
     for path, problem in result.skipped[len(dataset.skipped) :]:
         error(f"{path}: {problem}")
+
+
+def _embed_summary(s: EmbedStats, seconds: float, cache_dir: str, where: str = "") -> None:
+    """The line both embedders end with: clips embedded (cached or computed) and failed, time, cache."""
+    info(
+        f"{s.cached + s.computed} clips ({s.cached} cached, {s.computed} computed, {s.failed} failed) "
+        f"in {seconds:.1f} s{where} -> {escape(cache_dir)}"
+    )
+
+
+def _embed_with_beam(
+    data: str,
+    data_format: str,
+    manifest: Path | None,
+    cache: str | None,
+    classes: str | None,
+    folds: str | None,
+    yamnet: str | None,
+    runner: str,
+    beam_options: list[str] | None,
+    out: str | None,
+) -> None:
+    """``embed --runner``: a local data set is read here as ``train`` reads it; a manifest file or a URL is
+    listed by the workers. Every clip that fails is printed (the first 100) and is in failures.jsonl."""
+    import logging
+
+    from .beam import require_beam
+
+    with user_errors():
+        require_beam()
+        root, swallow = logging.getLogger(), logging.NullHandler()
+        root.addHandler(swallow)  # Beam's import calls logging.warning(), which would give the root logger a
+        try:  # handler printing every library's log lines to this terminal
+            from .beam.job import embed_with_beam
+        finally:
+            root.removeHandler(swallow)
+        logging.getLogger("apache_beam").setLevel(logging.ERROR)  # its INFO/WARNING chatter; errors still show
+
+        listed_here = "://" not in data and not Path(data).is_file()
+        source = (
+            _load_data(data, data_format, manifest, Path(cache) if cache else None, classes, folds, False)[0]
+            if listed_here
+            else data
+        )
+        result = embed_with_beam(
+            source,
+            runner,
+            manifest=None if listed_here or manifest is None else str(manifest),
+            cache_dir=cache,
+            out=out,
+            yamnet=yamnet,
+            options=beam_options or [],
+            classes=[] if listed_here or not classes else [c.strip() for c in classes.split(",") if c.strip()],
+            folds=[] if listed_here else _int_list(folds) or [],
+            on_message=lambda message: info(escape(message)),
+        )
+    _embed_summary(result.stats, result.seconds, result.cache_dir, f" on {result.runner}")
+    info(f"index and failures in {escape(result.out)}")
+    for failure in result.failures:
+        error(f"{failure['path']}: {failure['error']}")
+    if result.stats.failed > len(result.failures):
+        info(f"... and {result.stats.failed - len(result.failures)} more in {escape(result.out)}/failures.jsonl")
 
 
 SeedOption = Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same head.")]
@@ -553,7 +669,7 @@ def parity(
         typer.Option(
             "--runtimes",
             "-r",
-            help="node-cpu, node-wasm, chromium-cpu, chromium-wasm, chromium-webgl (repeatable; default all).",
+            help=f"Parity runtimes (repeatable or comma-separated): {selection_help()}.",
             show_default=False,
         ),
     ] = None,
@@ -575,7 +691,7 @@ def parity(
     ] = True,
     full: FullParityOption = False,
 ) -> None:
-    """Prove Python and JavaScript predict the same: the SavedModel vs TF.js in Node and headless Chromium.
+    """Prove Python and JavaScript predict the same: the SavedModel vs TF.js in Node and browsers.
 
     Same 16 kHz waveforms on both sides; writes EXPORT_DIR/parity.json (max/mean abs diff per output,
     top-1 agreement, ms per second of audio) and exits 1 when a bound breaks.
@@ -621,7 +737,7 @@ def run(
         typer.Option(
             "--runtimes",
             "-r",
-            help="Parity runtimes: node-cpu, node-wasm, chromium-cpu, chromium-wasm, chromium-webgl (default all).",
+            help=f"Parity runtimes (repeatable or comma-separated): {selection_help()}.",
             show_default=False,
         ),
     ] = None,
@@ -705,6 +821,9 @@ def _parity_table(record):
     for row in record.rows:
         if row.error is not None:
             table.add_row(row.variant, row.runtime, "-", *["-"] * len(shorts), "-", "-", "-", "[red]did not run[/]")
+            continue
+        if row.skipped is not None:
+            table.add_row(row.variant, row.runtime, "-", *["-"] * len(shorts), "-", "-", "[yellow]skipped[/]")
             continue
         diffs = ["-" if row.worst[name] is None else f"{row.worst[name]:.1e}" for name in OUTPUTS]
         top1 = " · ".join(f"{agree}/{total}" for agree, total in row.top1.values())

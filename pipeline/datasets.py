@@ -16,10 +16,12 @@ Downloading ESC-50 lives in :mod:`pipeline.download`.
 from __future__ import annotations
 
 import csv
+import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .audio import audio_info
 from .constants import AUDIO_EXTENSIONS
@@ -248,34 +250,87 @@ def _inside(root: Path, text: str) -> Path | None:
     return Path(full) if full == base or full.startswith(base.rstrip(os.sep) + os.sep) else None
 
 
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+"""A manifest with one of these suffixes is JSON Lines (one object a line); any other is CSV."""
+
+
+def is_jsonl(name: str) -> bool:
+    return name.lower().endswith(JSONL_SUFFIXES)
+
+
+def csv_header(first_line: str, where: str) -> list[str]:
+    """A CSV manifest's column names; it must have ``path`` and ``label`` (``fold`` optional)."""
+    header = [h.strip() for h in next(csv.reader([first_line.lstrip("\ufeff")]), [])]
+    if not {"path", "label"} <= set(header):
+        raise DatasetError(f"{where}: a manifest needs a header with columns path,label[,fold]")
+    return header
+
+
+def manifest_row(row: dict[str, Any], where: str) -> tuple[str, str, int | None]:
+    """``(path as written, label, fold or None)`` of one manifest row (CSV or JSON Lines).
+
+    The one reading of a row, shared by :func:`load_dataset` and the Beam embedder (which reads manifests of
+    any size line by line on its workers). ``where`` (``file:line``) starts the error message.
+    """
+    text, label = str(row.get("path") or "").strip(), str(row.get("label") or "").strip()
+    if not text or not label:
+        raise DatasetError(f"{where}: empty path or label")
+    value = row.get("fold")
+    if value is None or str(value).strip() == "":
+        return text, label, None
+    try:
+        return text, label, int(str(value).strip())
+    except ValueError:
+        raise DatasetError(f"{where}: fold must be a whole number, got '{value}'") from None
+
+
+def parse_manifest_line(line: str, header: list[str] | None, where: str) -> tuple[str, str, int | None] | None:
+    """One line of a manifest: CSV when ``header`` is given, else JSON Lines; None for a blank line."""
+    if not line.strip():
+        return None
+    if header is None:
+        try:
+            row = json.loads(line)
+        except ValueError as err:
+            raise DatasetError(f"{where}: not a JSON object ({err})") from None
+        if not isinstance(row, dict):
+            raise DatasetError(f"{where}: not a JSON object")
+    else:
+        row = dict(zip(header, next(csv.reader([line]), []), strict=False))
+    return manifest_row(row, where)
+
+
+def _manifest_rows(manifest: Path) -> list[tuple[int, str, str, int | None]]:
+    """``(line number, path text, label, fold)`` of every non-blank row of a local manifest."""
+    try:
+        with open(manifest, newline="", encoding="utf-8-sig") as f:
+            if is_jsonl(manifest.name):
+                parsed = ((n, parse_manifest_line(line, None, f"{manifest}:{n}")) for n, line in enumerate(f, start=1))
+                return [(n, *row) for n, row in parsed if row is not None]
+            header = csv_header(f.readline(), str(manifest))
+            reader = csv.reader(f)  # not line by line: a quoted cell may span lines
+            rows = []
+            for cells in reader:
+                if any(cell.strip() for cell in cells):
+                    line = reader.line_num + 1  # the header line was read before the reader started
+                    rows.append((line, *manifest_row(dict(zip(header, cells, strict=False)), f"{manifest}:{line}")))
+            return rows
+    except OSError as err:
+        raise DatasetError(f"cannot read manifest {manifest}: {err}") from None
+
+
 def _manifest_clips(root: Path, manifest: Path) -> tuple[list[Clip], list[str]]:
-    """Rows ``path,label[,fold]``; paths are relative to the data folder (or absolute inside it).
+    """Rows ``path,label[,fold]`` (CSV with a header, or JSON Lines); paths are relative to the data folder
+    (or absolute inside it).
 
     Refused: a path leaving the data folder, the same file listed with two labels or in two folds
     (a test clip would also be a training clip), folds given on some rows only. Identical repeated
     rows are counted once, with a warning naming them.
     """
-    try:
-        with open(manifest, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.DictReader(f))
-    except OSError as err:
-        raise DatasetError(f"cannot read manifest {manifest}: {err}") from None
-    if not rows or not {"path", "label"} <= set(rows[0]):
-        raise DatasetError(f"{manifest}: a manifest needs a header with columns path,label[,fold]")
-    has_fold = "fold" in rows[0]
     clips: list[Clip] = []
     first_line: dict[Path, tuple[int, Clip]] = {}
     repeated: list[str] = []
-    for line, row in enumerate(rows, start=2):
-        text, label = (row["path"] or "").strip(), (row["label"] or "").strip()
-        if not text or not label:
-            raise DatasetError(f"{manifest}:{line}: empty path or label")
-        fold = None
-        if has_fold and (row.get("fold") or "").strip():
-            try:
-                fold = int(row["fold"])
-            except ValueError:
-                raise DatasetError(f"{manifest}:{line}: fold must be a whole number, got '{row['fold']}'") from None
+    for line, text, label, fold in _manifest_rows(manifest):
         path = _inside(root, text)
         if path is None:
             raise DatasetError(
@@ -298,7 +353,7 @@ def _manifest_clips(root: Path, manifest: Path) -> tuple[list[Clip], list[str]]:
             continue
         first_line[path] = (line, clip)
         clips.append(clip)
-    if has_fold and any(c.fold is None for c in clips) and any(c.fold is not None for c in clips):
+    if any(c.fold is None for c in clips) and any(c.fold is not None for c in clips):
         raise DatasetError(f"{manifest}: give every row a fold, or none (some rows have an empty fold)")
     warnings = []
     if repeated:

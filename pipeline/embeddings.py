@@ -12,7 +12,14 @@ its SavedModel), the view of the clip (time shift) and the sha256 of the file's 
 * a file whose content changed gets a new key and is recomputed, whatever its name or mtime.
 
 Each entry is written to a temporary file and renamed into place (atomic on POSIX), so a killed run
-never leaves a half-written entry.
+never leaves a half-written entry. Where an entry lives (:func:`entry_relative_path`) and its bytes
+(:func:`encode_entry`, :func:`decode_entry`) are defined here only: the Beam embedder (:mod:`pipeline.beam`)
+writes the same entries through the same functions, so a change of format reaches both.
+
+Same bits anywhere: the network always runs on full batches of ``batch_patches`` rows (the last one
+zero-padded, :meth:`~pipeline.yamnet.runner.PatchRunner.run_padded`) with TensorFlow's threads pinned
+(:mod:`pipeline.tfenv`), so a clip's features do not depend on which clips shared its batch, on the data
+set's size, on the machine's core count, or on whether Beam or this module computed them.
 
 Why it is fast: decoding and YAMNet's front end run in worker threads while the main thread feeds
 YAMNet's network batches of patches gathered across clips (see :mod:`pipeline.yamnet.runner`); both
@@ -21,12 +28,15 @@ cores stay busy and the network sees efficient batch sizes. ``bench/bench_embed.
 
 from __future__ import annotations
 
+import io
 import os
+import zipfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -132,33 +142,62 @@ def file_digest(path: Path) -> str:
     return sha256_file(path)
 
 
+def entries_folder(yamnet_identity: str, shift: int) -> str:
+    """The folder (posix, below the cache folder) holding one YAMNet's entries for one clip view."""
+    return f"embeddings/{CACHE_FORMAT}/{yamnet_identity[:16]}/shift{shift}"
+
+
+def entry_relative_path(yamnet_identity: str, shift: int, digest: str) -> str:
+    """Where a clip's entry lives below the cache folder (posix): the one definition of the layout.
+
+    The local cache and the Beam writer (:mod:`pipeline.beam`, whose cache may be a bucket) both join this
+    to their cache folder, so a cache filled by either is read by the other.
+    """
+    return f"{entries_folder(yamnet_identity, shift)}/{digest[:2]}/{digest}.npz"
+
+
+def encode_entry(features: Features) -> bytes:
+    """One clip's features as the bytes of a cache entry (read back by :func:`decode_entry`)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **features)
+    return buffer.getvalue()
+
+
+def decode_entry(source: str | os.PathLike[str] | IO[bytes]) -> Features | None:
+    """An entry's features (at least embeddings and scores), or None if absent, unreadable or malformed."""
+    try:
+        with np.load(source) as npz:
+            found = {name: npz[name] for name in FEATURE_ORDER if name in npz.files}
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):  # missing or unreadable entry: recompute it
+        return None
+    if "embeddings" not in found or "yamnet_scores" not in found:
+        return None
+    if any(v.ndim != 2 or v.shape[1] != FEATURE_WIDTHS[k] for k, v in found.items()):
+        return None
+    return found
+
+
 class EmbeddingCache:
-    """One folder of ``.npz`` entries per (YAMNet identity, clip view)."""
+    """One folder of entries per (YAMNet identity, clip view) on local disk (layout: :func:`entry_relative_path`)."""
 
     def __init__(self, cache_dir: Path, yamnet_identity: str, shift: int = 0) -> None:
-        self.root = Path(cache_dir).expanduser() / "embeddings" / CACHE_FORMAT / yamnet_identity[:16] / f"shift{shift}"
+        self.cache_dir = Path(cache_dir).expanduser()
+        self.identity = yamnet_identity
+        self.shift = shift
+        self.root = self.cache_dir / entries_folder(yamnet_identity, shift)
 
     def path(self, digest: str) -> Path:
-        return self.root / digest[:2] / f"{digest}.npz"
+        return self.cache_dir / entry_relative_path(self.identity, self.shift, digest)
 
     def get(self, digest: str) -> Features | None:
         """The entry's features (at least embeddings and scores), or None if absent or unreadable."""
-        path = self.path(digest)
-        try:
-            with np.load(path) as npz:
-                found = {name: npz[name] for name in FEATURE_ORDER if name in npz.files}
-        except (OSError, KeyError, ValueError):  # missing or unreadable entry: recompute it
-            return None
-        if "embeddings" not in found or "yamnet_scores" not in found:
-            return None
-        if any(v.ndim != 2 or v.shape[1] != FEATURE_WIDTHS[k] for k, v in found.items()):
-            return None
-        return found
+        return decode_entry(self.path(digest))
 
     def put(self, digest: str, features: Features) -> None:
         path = self.path(digest)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(path, lambda f: np.savez(f, **features))
+        data = encode_entry(features)
+        write_bytes_atomic(path, lambda f: f.write(data))
 
     def check_writable(self) -> None:
         """Fail before any YAMNet work if entries cannot be written (a file in the way, no permission)."""
@@ -254,13 +293,17 @@ def embed_dataset(
     )
 
 
+def shifted_view(wave: np.ndarray, shift: int) -> np.ndarray:
+    """The clip as the view ``shift`` sees it: its first ``shift`` samples dropped."""
+    if not shift:
+        return wave
+    wave = wave[shift:] if len(wave) > shift else wave[:0]
+    return wave if len(wave) else np.zeros(1, np.float32)  # shorter than the shift: one silent patch
+
+
 def _prepare(clip: Clip, runner: PatchRunner, shift: int) -> np.ndarray:
     """Worker-thread job: decode, apply the view's shift, and (batched path) frame into patches."""
-    wave = load_audio(clip.path)
-    if shift:
-        wave = wave[shift:] if len(wave) > shift else wave[:0]
-        if not len(wave):
-            wave = np.zeros(1, np.float32)  # shorter than the shift: YAMNet pads it to one silent patch
+    wave = shifted_view(load_audio(clip.path), shift)
     return runner.patches(wave) if runner.batched else wave
 
 
@@ -318,7 +361,7 @@ def _compute(
                 pending.popleft()
         batch = np.concatenate(take)
         queued -= len(batch)
-        outputs = runner.run(batch)
+        outputs = runner.run_padded(batch, batch_patches)  # always full-size calls: the same bits on any run
         stats.network_calls += 1
         stats.patches += len(batch)
         start = 0

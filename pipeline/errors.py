@@ -27,3 +27,7 @@ class ModelLoadError(PipelineError):
 
 class DatasetError(PipelineError):
     """A data set folder, manifest or metadata file is unusable."""
+
+
+class BeamError(PipelineError):
+    """The Beam embedder cannot start or its job failed: apache-beam missing, an unknown option, a failed job."""

@@ -456,6 +456,7 @@ class ParityRow:
     ms_per_case: dict[str, float] = field(default_factory=dict)
     decisions: tuple[int, int] = (0, 0)  # open-set decisions (class or unknown) equal to Python's, of all cases
     info: dict[str, Any] = field(default_factory=dict)  # backend details (TF.js version, WebGL renderer, flags)
+    skipped: str | None = None  # why an opt-in runtime did not run (its browser is not installed)
 
 
 @dataclass(frozen=True)
@@ -515,6 +516,7 @@ def parity_record(raw: dict[str, Any]) -> ParityRecord:
                     ms_per_case=dict(r.get("ms_per_case") or {}),
                     decisions=((r.get("decisions") or {}).get("agree", 0), (r.get("decisions") or {}).get("total", 0)),
                     info=dict(r.get("info") or {}),
+                    skipped=r.get("skipped"),
                 )
             )
     return ParityRecord(raw, rows)

@@ -1,8 +1,9 @@
-"""Parity: the same waveforms through the Python SavedModel and the TF.js model in Node and Chromium.
+"""Parity: the same waveforms through the Python SavedModel and the TF.js model in Node and browsers.
 
 Both sides get the identical float32 16 kHz waveform (written once to raw ``.f32`` files). JavaScript
 runs the model through ``src/model.js`` (the module the demo page uses) via the Node runner
-(:mod:`pipeline.js.node`) and a small harness page in headless browsers (``parity/`` beside the page),
+(:mod:`pipeline.js.node`) and a small harness page (``parity/`` beside the page) in browser engines
+driven through :mod:`pipeline.js.engines` (Chromium, Firefox, WebKit),
 so what is checked is the code users run. The runtimes are :data:`pipeline.js.runtimes.RUNTIMES`; the
 result goes to ``exported/NAME/parity.json`` (read back with :func:`pipeline.layout.read_parity`).
 
@@ -26,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,7 +37,8 @@ from .constants import SAMPLE_RATE
 from .datasets import Dataset, load_dataset
 from .errors import PipelineError
 from .js.assets import web_root
-from .js.runtimes import Runtime
+from .js.browser import BrowserMissing
+from .js.runtimes import BROWSER_ENGINES, Runtime
 from .js.runtimes import runtimes as runtimes_named
 from .layout import (
     CASE_KINDS,
@@ -51,6 +53,9 @@ from .layout import (
     verified_tfjs_metadata,
 )
 from .openset import decide
+
+if TYPE_CHECKING:
+    from .js.engines import Session
 
 HARNESS = "parity"
 """The harness page's folder beside the page sources (``parity/harness.html``)."""
@@ -170,10 +175,10 @@ def run_node(runtime: Runtime, model_dir: Path, cases: Sequence[Case]) -> Runtim
 
 
 def run_browser(
-    rts: Sequence[Runtime], export_dir: Path, variant: Variant, cases: Sequence[Case]
+    engine: str, rts: Sequence[Runtime], export_dir: Path, variant: Variant, cases: Sequence[Case]
 ) -> dict[str, RuntimeRun | Exception]:
-    """Headless Chromium: build the site for ``variant``, add the harness, run each backend in its own page."""
-    from .js.browser import launch_chromium
+    """One browser engine: build the site for ``variant``, add the harness, run each backend in its own page."""
+    from .js.engines import launch
     from .js.site import build_site, make_server
 
     results: dict[str, RuntimeRun | Exception] = {}
@@ -190,10 +195,10 @@ def run_browser(
         thread.start()
         url = f"http://127.0.0.1:{server.server_address[1]}/{HARNESS}/harness.html"
         try:
-            with launch_chromium() as browser:
+            with launch(engine) as session:
                 for runtime in rts:
                     try:
-                        results[runtime.name] = _run_page(browser, url, runtime, inputs)
+                        results[runtime.name] = _run_page(session, url, runtime, inputs)
                     except Exception as err:  # one backend failing must not hide the others
                         results[runtime.name] = err
         finally:
@@ -214,28 +219,29 @@ def run_engine(
             except PipelineError as err:
                 results[runtime.name] = err
         return results
-    if engine == "chromium":
+    if engine in BROWSER_ENGINES:
         try:
-            return run_browser(rts, export_dir, variant, cases)
-        except PipelineError as err:
+            return run_browser(engine, rts, export_dir, variant, cases)
+        except PipelineError as err:  # the browser or its driver is missing: every runtime says why
             return {r.name: err for r in rts}
     raise ParityError(f"no driver for the {engine} engine")
 
 
-def _run_page(browser: Any, url: str, runtime: Runtime, inputs: list[str]) -> RuntimeRun:
-    context = browser.new_context()
+def _run_page(session: Session, url: str, runtime: Runtime, inputs: list[str]) -> RuntimeRun:
+    page = session.new_page()
     try:
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda err: errors.append(str(err)))
         page.goto(url)
-        page.wait_for_function("typeof window.runParity === 'function'", timeout=60_000)
+        page.wait_for("typeof window.runParity === 'function' || window.pageErrors.length > 0", timeout=120)
         args = {"backend": runtime.backend, "model": "../model/model.json", "inputs": inputs}
-        raw = page.evaluate("args => window.runParity(args)", args)
-        if errors:
-            raise ParityError(f"{runtime.name}: page error: {errors[0]}")
+        raw = page.evaluate(
+            "async args => window.pageErrors.length ? {pageErrors: window.pageErrors}"
+            " : {...await window.runParity(args), pageErrors: window.pageErrors}",
+            args,
+        )
+        if raw["pageErrors"]:
+            raise ParityError(f"{runtime.name}: page error: {raw['pageErrors'][0]}")
     finally:
-        context.close()
+        page.close()
     outputs = [
         {
             name: np.frombuffer(base64.b64decode(spec["b64"]), dtype="<f4").reshape(spec["shape"])
@@ -244,6 +250,7 @@ def _run_page(browser: Any, url: str, runtime: Runtime, inputs: list[str]) -> Ru
         for entry in raw["results"]
     ]
     info = {k: raw.get(k) for k in ("tfjs_version", "webgl_renderer", "flags", "load_ms", "user_agent")}
+    info["browser"] = f"{session.engine} {session.version}"
     ms = [float(np.median(e["ms"])) for e in raw["results"]]
     return RuntimeRun(runtime.name, raw["backend"], outputs, ms, info, [e.get("decision") for e in raw["results"]])
 
@@ -424,7 +431,8 @@ def run_parity(
 ) -> dict[str, Any]:
     """Run parity and (if ``write``) save ``export_dir/parity.json``; returns the report.
 
-    ``runtimes`` are names of :data:`pipeline.js.runtimes.RUNTIMES` (all when None), ``quantizations``
+    ``runtimes`` select from :data:`pipeline.js.runtimes.RUNTIMES` (runtime or engine names, ``default``,
+    ``all``; the default runtimes when None), ``quantizations``
     names of :data:`pipeline.layout.VARIANTS`. ``report["ok"]`` is False when any bound breaks or a
     runtime fails to run. With ``keep_complete`` (the ``parity`` command), a run that covers less than
     the recorded one (fewer runtimes, variants or cases) goes to ``parity-partial.json`` instead;
@@ -473,13 +481,11 @@ def run_parity(
                 runs.update(run_engine(engine, rts, export_dir, v, some))
                 picked.update({r.name: list(chosen) for r in rts})
         report["variants"][v.name] = {
-            r.name: (
-                _compare_some(reference, runs[r.name], cases, picked[r.name], v)
-                if isinstance(runs[r.name], RuntimeRun)
-                else {"ok": False, "failures": [f"did not run: {runs[r.name]}"], "error": str(runs[r.name])}
-            )
-            for r in chosen_runtimes
+            r.name: _result(r, runs[r.name], reference, cases, picked[r.name], v) for r in chosen_runtimes
         }
+        for name, result in report["variants"][v.name].items():
+            if "skipped" in result:
+                say(f"{v.name}: {name} skipped: {result['skipped']}")
     report["ok"] = all(r["ok"] for v in report["variants"].values() for r in v.values())
     if write:
         target = export_dir / PARITY_JSON
@@ -490,8 +496,31 @@ def run_parity(
     return report
 
 
+def _result(
+    runtime: Runtime,
+    run: RuntimeRun | Exception,
+    reference: RuntimeRun,
+    cases: Sequence[Case],
+    chosen: list[int],
+    variant: Variant,
+) -> dict[str, Any]:
+    """One runtime's entry in the report: its comparison, a failure, or (opt-in runtimes only) a skip.
+
+    A runtime outside the default set whose browser is not installed is skipped, with the reason, rather
+    than failed: asking for every engine on a machine that has some of them is not a broken bound. A
+    default runtime that cannot run is a failure (setup installs its engine).
+    """
+    if isinstance(run, RuntimeRun):
+        return _compare_some(reference, run, cases, chosen, variant)
+    if isinstance(run, BrowserMissing) and not runtime.default:
+        return {"ok": True, "skipped": str(run), "failures": []}
+    return {"ok": False, "failures": [f"did not run: {run}"], "error": str(run)}
+
+
 def _coverage(report: dict[str, Any]) -> tuple[set[tuple[str, str]], set[str]]:
-    pairs = {(q, rt) for q, rts in (report.get("variants") or {}).items() for rt in rts}
+    pairs = {
+        (q, rt) for q, rts in (report.get("variants") or {}).items() for rt, r in rts.items() if "skipped" not in r
+    }
     return pairs, {c.get("name") for c in report.get("cases") or []}
 
 

@@ -120,6 +120,7 @@ def _any_script_fonts() -> Iterator[None]:
     """Plot labels in any script (class names are the user's folder names): DejaVu Sans first, then every
     other installed text font (e.g. Noto CJK where present), then matplotlib's Last Resort font, which
     draws a box naming the Unicode block for a character no font has. No "Glyph missing" warnings."""
+    import logging
     import warnings
 
     from matplotlib import font_manager
@@ -128,9 +129,17 @@ def _any_script_fonts() -> Iterator[None]:
     names = {f.name for f in font_manager.fontManager.ttflist}
     others = sorted(n for n in names if n != "DejaVu Sans" and not n.startswith(_NOT_TEXT_FONTS))
     families = ["DejaVu Sans", *others, *(n for n in names if n.startswith("Last Resort"))]
-    with plt.rc_context({"font.family": families}), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"Glyph .* missing from")
-        yield
+    # font_manager logs "findfont: Failed to find font weight ..." for every family of the fallback
+    # list that lacks a weight; the fallback working as designed is not news for the user.
+    font_log = logging.getLogger("matplotlib.font_manager")
+    level = font_log.level
+    font_log.setLevel(logging.ERROR)
+    try:
+        with plt.rc_context({"font.family": families}), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Glyph .* missing from")
+            yield
+    finally:
+        font_log.setLevel(level)
 
 
 def _plot_confusion(m: np.ndarray, labels: list[str], path: Path) -> None:
@@ -227,6 +236,12 @@ def _parity_section(parity: ParityRecord | None) -> str:
                 f"<tr><td>{esc(row.variant)}</td><td>{esc(row.runtime)}</td><td colspan=9>{esc(row.error)}</td></tr>"
             )
             continue
+        if row.skipped is not None:
+            rows.append(
+                f"<tr><td>{esc(row.variant)}</td><td>{esc(row.runtime)}</td>"
+                f"<td colspan=9>skipped: {esc(row.skipped)}</td></tr>"
+            )
+            continue
         cells = "".join("<td>-</td>" if row.worst[n] is None else f"<td>{row.worst[n]:.1e}</td>" for n in OUTPUTS)
         top1 = " · ".join(f"{agree}/{total}" for agree, total in row.top1.values())
         if row.decisions[1]:
@@ -254,6 +269,18 @@ Details: <a href="{PARITY_JSON}">{PARITY_JSON}</a>.</p>
 def _table(rows: list[tuple[str, str]]) -> str:
     esc = html.escape
     return "<table>" + "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in rows) + "</table>"
+
+
+def _cap_note(config: dict[str, Any], cap: int | None) -> str:
+    if cap is None:
+        return (
+            f"The learning rate decays to 0 by a cosine over {config.get('max_epochs', '?')} epochs, so late best "
+            "epochs are expected."
+        )
+    return (
+        f"<b class=bad>⚠ cap</b> marks a member whose best epoch is within the patience of the epoch cap ({cap}): "
+        "it was still improving, and more epochs may help."
+    )
 
 
 def _epochs_cell(epochs: list[int], cap: int | None) -> str:
@@ -363,7 +390,10 @@ def _html(
     """The report page: training always; model sizes, parity and the demo link once those stages ran."""
     cv, ds = report["cv"], report["dataset"]
     esc = html.escape
-    cap = (report.get("config") or {}).get("max_epochs")
+    config = report.get("config") or {}
+    # With a cosine schedule the learning rate reaches 0 at the cap by design: a best epoch near it is the
+    # schedule ending, not a member cut short. Flag it only under a constant rate.
+    cap = config.get("max_epochs") if config.get("schedule", "constant") == "constant" else None
     fold_rows = "".join(
         f"<tr><td>{f}</td><td>{a:.4f}</td><td>{p:.4f}</td><td>{_epochs_cell(e, cap)}</td></tr>"
         for f, a, p, e in zip(
@@ -406,9 +436,8 @@ td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}.bad{{color
 <h2>Folds</h2>
 <table><tr><th>test fold</th><th>clip accuracy</th><th>patch accuracy</th><th>best epoch per member</th></tr>{fold_rows}
 <tr><td>final head (all clips)</td><td>-</td><td>-</td><td>{final_epochs}</td></tr></table>
-<p class="small">Each member keeps the weights of its best epoch on the early-stopping hold-out;
-<b class=bad>⚠ cap</b> marks a member whose best epoch is within the patience of the epoch cap ({cap}): it was still
-improving, and more epochs may help.</p>
+<p class="small">Each member keeps the weights of its best epoch on the early-stopping hold-out.
+{_cap_note(config, cap)}</p>
 <h2>Confusion matrix</h2><img src="{CONFUSION_PNG}" alt="confusion matrix">
 <p class="small">Pooled over the test folds: row = the true class, column = the predicted one. The numbers count
 clips; the colour is the share of the row.</p>

@@ -68,7 +68,7 @@ class RunOptions:
 
     quantizations: tuple[str, ...] = tuple(name for name, v in VARIANTS.items() if v.quantized)
     parity_clips: int = 5
-    parity_runtimes: tuple[str, ...] | None = None  # None = all runtimes
+    parity_runtimes: tuple[str, ...] | None = None  # None = the default runtimes
     parity_edge_cases: bool = True
     parity_full: bool = False  # the slow backends on every case too (parity --full)
     site_variant: str = "tfjs"

@@ -215,3 +215,21 @@ def long_recording(
         parts += [wave, gap]
         t += len(wave) + len(gap)
     return np.concatenate(parts), truth
+
+
+def run_web_module(tmp_path: Path, module: str, names: str, data: object, expression: str) -> object:
+    """Evaluate ``expression`` in real Node with ``names`` imported from the page's ``src/<module>`` and
+    ``data`` (JSON) bound to ``data``; its JSON result. For tests that check a JS twin against Python."""
+    from pipeline.js.assets import web_root
+    from pipeline.js.node import node_binary
+
+    (tmp_path / "data.json").write_text(json.dumps(data))
+    script = tmp_path / "eval.mjs"
+    script.write_text(
+        f"import fs from 'node:fs'; import {{{names}}} from {json.dumps((web_root() / 'src' / module).as_uri())};\n"
+        f"const data = JSON.parse(fs.readFileSync({json.dumps(str(tmp_path / 'data.json'))}, 'utf8'));\n"
+        f"console.log(JSON.stringify({expression}));\n"
+    )
+    proc = subprocess.run([node_binary(), str(script)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)

@@ -10,6 +10,7 @@ import csv
 import hashlib
 import http.server
 import io
+import json
 import shutil
 import threading
 import zipfile
@@ -96,6 +97,22 @@ def test_manifest_folds_and_imbalance_warning(tmp_path):
     (root / "manifest.csv").write_text("file,category\n")
     with pytest.raises(DatasetError, match="path,label"):
         load_dataset(root)
+
+
+def test_jsonl_manifest_reads_like_csv(tmp_path):
+    root = _folder_set(tmp_path / "set", {"dog": 2, "rain": 2})
+    names = [f"{label}/{p.name}" for label in ("dog", "rain") for p in sorted((root / label).iterdir())]
+    manifest = root / "clips.jsonl"
+    lines = [json.dumps({"path": name, "label": name.split("/")[0], "fold": 1 + i % 2}) for i, name in enumerate(names)]
+    manifest.write_text("\n".join([lines[0], "", *lines[1:]]) + "\n")  # a blank line is skipped
+    ds = load_dataset(root, manifest=manifest)
+    assert [c.clip_id for c in ds.clips] == names and ds.folds == [1, 2]
+    manifest.write_text(lines[0] + "\n" + json.dumps({"path": names[1], "label": "dog", "fold": "x"}) + "\n")
+    with pytest.raises(DatasetError, match=r"clips.jsonl:2: fold must be a whole number"):
+        load_dataset(root, manifest=manifest)
+    manifest.write_text("[1, 2]\n")
+    with pytest.raises(DatasetError, match=r"clips.jsonl:1: not a JSON object"):
+        load_dataset(root, manifest=manifest)
 
 
 # --- download ---------------------------------------------------------------------------------

@@ -159,3 +159,20 @@ def test_block_features_are_yamnets_pooled_block_outputs(yamnet):
         quiet = silence[f"layer{k}"]
         np.testing.assert_allclose(quiet, np.broadcast_to(quiet[0], quiet.shape), atol=1e-6)  # same input, same row
         assert np.linalg.norm(feature - quiet[0], axis=1).max() > 0.15 * np.linalg.norm(quiet[0])  # the bark is heard
+
+
+def test_features_do_not_depend_on_the_batch_a_clip_shared(yamnet, slice_set, tmp_path):
+    """Every network call is a full batch (the last one zero-padded) and TensorFlow's threads are pinned, so
+    a clip's entry is the same bits whether it ran alone or among others, at any offset in a batch."""
+    from pipeline.tfenv import THREADS_RANGE, tf
+
+    threads = tf().config.threading.get_intra_op_parallelism_threads()
+    assert THREADS_RANGE[0] <= threads <= THREADS_RANGE[1]
+    few = dataclasses.replace(slice_set, clips=slice_set.clips[:3])  # 30 patches: one padded call
+    many = dataclasses.replace(slice_set, clips=slice_set.clips[5:12] + slice_set.clips[:3])  # 100: 2 calls
+    alone = emb.embed_dataset(few, yamnet, cache_dir=tmp_path / "alone")
+    shared = emb.embed_dataset(many, yamnet, cache_dir=tmp_path / "shared")
+    assert alone.stats.network_calls == 1 and shared.stats.network_calls == 2
+    for i, features in enumerate(alone.outputs):
+        for name, value in features.items():
+            assert np.array_equal(value, shared.outputs[7 + i][name]), name

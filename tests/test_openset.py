@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import numpy as np
 import pytest
@@ -61,8 +60,7 @@ def test_calibration_rejects_surprising_inputs_and_decides_per_input():
 def test_javascript_decides_exactly_like_python(tmp_path):
     """model.js's openSetDecision and pipeline.openset.decide on the same outputs: the same label, the
     same score to 1e-12, windows and files, near the threshold too."""
-    from pipeline.js.assets import web_root
-    from pipeline.js.node import node_binary
+    from tests.support import run_web_module
 
     rng = np.random.default_rng(2)
     q = rng.uniform(0.05, 0.6, 521).astype(np.float32)
@@ -78,19 +76,11 @@ def test_javascript_decides_exactly_like_python(tmp_path):
         "open_set": cfg.to_json(),
         "cases": [{"p": p.tolist(), "y": y.ravel().tolist(), "n": len(y), "window": w} for p, y, w in cases],
     }
-    (tmp_path / "cases.json").write_text(json.dumps(payload))
-    model_js = (web_root() / "src" / "model.js").as_uri()
-    script = tmp_path / "decide.mjs"
-    script.write_text(
-        f"import fs from 'node:fs'; import {{openSetDecision}} from {json.dumps(model_js)};\n"
-        f"const {{open_set, cases}} = JSON.parse(fs.readFileSync({json.dumps(str(tmp_path / 'cases.json'))}));\n"
-        "const f32 = (a) => Float32Array.from(a);\n"
-        "console.log(JSON.stringify(cases.map((c) => openSetDecision({clip_scores: {data: f32(c.p)},"
-        " yamnet_scores: {data: f32(c.y), shape: [c.n, 521]}}, open_set, c.window))));\n"
-    )
-    proc = subprocess.run([node_binary(), str(script)], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    js = json.loads(proc.stdout)
+    js = run_web_module(
+        tmp_path, "model.js", "openSetDecision", payload,
+        "data.cases.map((c) => openSetDecision({clip_scores: {data: Float32Array.from(c.p)},"
+        " yamnet_scores: {data: Float32Array.from(c.y), shape: [c.n, 521]}}, data.open_set, c.window))",
+    )  # fmt: skip
     labels = []
     for (p, y, window), got in zip(cases, js, strict=True):
         label, score = decide(p, y, cfg, window=window)

@@ -3,9 +3,6 @@ exactly the events pipeline.sound_events gives on the same long random sequences
 
 from __future__ import annotations
 
-import json
-import subprocess
-
 import numpy as np
 
 from pipeline.sound_events import SILENT, UNKNOWN, Event, EventRules, clock, patch_events, track
@@ -53,8 +50,7 @@ def test_silent_patches_count_as_silence():
 
 
 def test_events_js_matches_python_on_random_sequences(tmp_path):
-    from pipeline.js.assets import web_root
-    from pipeline.js.node import node_binary
+    from tests.support import run_web_module
 
     rng = np.random.default_rng(3)
     cases = []
@@ -71,18 +67,10 @@ def test_events_js_matches_python_on_random_sequences(tmp_path):
         cases.append(
             {"labels": labels, "starts": [float(s) for s in starts], "rules": rules.to_json(), "expected": expected}
         )
-    (tmp_path / "cases.json").write_text(json.dumps(cases))
-    events_js = (web_root() / "src" / "events.js").as_uri()
-    script = tmp_path / "run.mjs"
-    script.write_text(
-        f"import fs from 'node:fs'; import {{track}} from {json.dumps(events_js)};\n"
-        f"const cases = JSON.parse(fs.readFileSync({json.dumps(str(tmp_path / 'cases.json'))}, 'utf8'));\n"
-        "console.log(JSON.stringify(cases.map((c) => track(c.labels, c.starts, 0.975, c.rules)"
-        ".map((e) => [e.label, e.start, e.end]))));\n"
-    )
-    proc = subprocess.run([node_binary(), str(script)], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    got = json.loads(proc.stdout)
+    got = run_web_module(
+        tmp_path, "events.js", "track", cases,
+        "data.map((c) => track(c.labels, c.starts, 0.975, c.rules).map((e) => [e.label, e.start, e.end]))",
+    )  # fmt: skip
     assert sum(len(c["expected"]) for c in cases) > 200  # the sequences do make events
     for case, events in zip(cases, got, strict=True):
         assert [e[0] for e in events] == [e[0] for e in case["expected"]]

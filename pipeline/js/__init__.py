@@ -1,3 +1,4 @@
 """The JavaScript side, driven from Python: where the page and TF.js live (:mod:`.assets`), Node
-(:mod:`.node`), headless browsers (:mod:`.browser`), the parity runtimes (:mod:`.runtimes`) and the
+(:mod:`.node`), browser engines behind one interface (:mod:`.engines`: Chromium in :mod:`.browser`,
+Firefox in :mod:`.firefox`, WebKit in :mod:`.webkit`), the parity runtimes (:mod:`.runtimes`) and the
 static site (:mod:`.site`: build and serve)."""

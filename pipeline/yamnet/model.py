@@ -11,12 +11,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Protocol
 
 import numpy as np
 
+from ..checksums import hash_stream
 from ..constants import DEFAULT_YAMNET_HANDLE, EMBEDDING_DIM, NUM_MEL_BINS, NUM_YAMNET_CLASSES, YAMNET_ENV_VAR
 from ..errors import ModelLoadError
 from ..tfenv import tf
@@ -137,15 +139,43 @@ def _check_signature(yamnet: Yamnet) -> None:
         raise ModelLoadError(f"{yamnet.model_dir} does not look like YAMNet: output shapes {shapes}")
 
 
-def hash_saved_model(model_dir: Path) -> str:
-    """sha256 over a SavedModel's ``saved_model.pb`` and ``variables/*`` (names and contents)."""
+class FolderReader(Protocol):
+    """Read access to a folder wherever it is: local disk (:class:`LocalFolder`), or a bucket through
+    Beam's FileSystems (``pipeline.beam.files.BeamFolder``), so a model's identity has one definition."""
+
+    def open(self, relative: str) -> AbstractContextManager[IO[bytes]]:
+        """The file at ``relative`` (posix, inside the folder), opened for binary reading."""
+        ...
+
+    def files(self, relative: str) -> list[str]:
+        """Names of the files directly inside the subfolder ``relative`` (empty if there is none)."""
+        ...
+
+
+@dataclass(frozen=True)
+class LocalFolder:
+    """A :class:`FolderReader` over a local folder."""
+
+    root: Path
+
+    def open(self, relative: str) -> IO[bytes]:
+        return open(self.root / relative, "rb")
+
+    def files(self, relative: str) -> list[str]:
+        folder = self.root / relative
+        return [p.name for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
+
+
+def hash_saved_model(model_dir: Path | str, reader: FolderReader | None = None) -> str:
+    """sha256 over a SavedModel's ``saved_model.pb`` and ``variables/*`` (names and contents).
+
+    ``reader`` reads the folder when it is not on local disk (a ``gs://`` copy hashes the same as the local
+    one, so both key the same cache entries).
+    """
+    reader = reader or LocalFolder(Path(model_dir))
     digest = hashlib.sha256()
-    files = [model_dir / "saved_model.pb", *sorted((model_dir / "variables").glob("*"))]
-    for path in files:
-        if not path.is_file():
-            continue
-        digest.update(path.relative_to(model_dir).as_posix().encode() + b"\0")
-        with open(path, "rb") as f:
-            for chunk in iter(lambda f=f: f.read(1 << 20), b""):
-                digest.update(chunk)
+    for relative in ["saved_model.pb", *(f"variables/{name}" for name in sorted(reader.files("variables")))]:
+        digest.update(relative.encode() + b"\0")
+        with reader.open(relative) as f:
+            hash_stream(digest, f)
     return digest.hexdigest()

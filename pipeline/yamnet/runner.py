@@ -52,6 +52,20 @@ class PatchRunner:
         outs = self.net(tf().constant(patches))
         return {name: t.numpy() for name, t in zip(self.feature_names, outs, strict=True)}
 
+    def run_padded(self, patches: np.ndarray, batch_rows: int) -> dict[str, np.ndarray]:
+        """:meth:`run` on exactly ``batch_rows`` rows: ``patches`` (at most that many) zero-padded, outputs cut back.
+
+        Why: YAMNet's CPU kernels round a row's low bits differently for other batch sizes (a row's
+        position in the batch does not matter). With every call the same size, a clip's features do not
+        depend on which clips shared its batch, on the data set's size, or on who ran it (the local
+        embedder or a Beam worker); padding costs at most one partial batch per run.
+        """
+        n = len(patches)
+        if n < batch_rows:
+            patches = np.concatenate([patches, np.zeros((batch_rows - n, *patches.shape[1:]), patches.dtype)])
+        outputs = self.run(patches)
+        return {name: value[:n] for name, value in outputs.items()} if n < batch_rows else outputs
+
     def run_clip(self, waveform: np.ndarray) -> dict[str, np.ndarray]:
         """Scores and embeddings for one clip (the hub call; the fallback path has no layer features)."""
         out = self.yamnet(waveform)

@@ -1,5 +1,5 @@
-// Parity harness for headless Chromium: the same model.js the demo page uses, driven by
-// pipeline/parity.py through Playwright (`await window.runParity({...})`).
+// Parity harness for every browser engine: the same model.js the demo page uses, driven by
+// pipeline/parity.py through pipeline/js/engines.py (`await window.runParity({...})`).
 import {initBackend, loadClassifier, openSetDecision, webglRenderer} from '../src/model.js';
 
 /** Float32Array -> base64 of its little-endian bytes (compact to hand back to Python). */

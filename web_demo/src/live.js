@@ -17,7 +17,8 @@ import {HopScheduler} from './scheduler.js';
 
 /**
  * @typedef {object} WindowInfo
- * @property {number} end total samples received (at the model's rate) when the window was taken
+ * @property {number} end where the window ends, in samples received (at the model's rate): on the grid
+ *   windowSamples + k * hop, like the offline patches of the same audio
  * @property {number} newSamples samples that arrived since the previous window
  * @property {number} received samples received so far (the ring zero-fills before the first one)
  */
@@ -86,8 +87,14 @@ export class LiveCapture {
     this.source = ctx.createMediaStreamSource(stream);
     this.node = new AudioWorkletNode(ctx, 'capture-processor', {numberOfOutputs: 0, processorOptions: {chunkFrames: 2048}});
     this.resampler = new Resampler(ctx.sampleRate, sampleRate);
-    this.ring = new RingBuffer(Math.ceil(maxWindowSeconds * sampleRate));
-    this.scheduler = new HopScheduler({hopSamples: Math.round(hopSeconds * sampleRate), minSamples: Math.round(0.25 * sampleRate)});
+    // Room for the longest window plus one hop: a window is taken ending on its grid point, up to a hop ago.
+    this.ring = new RingBuffer(Math.ceil((maxWindowSeconds + hopSeconds) * sampleRate));
+    const hopSamples = Math.round(hopSeconds * sampleRate);
+    const windowSamples = Math.round(this.windowSeconds * sampleRate);
+    // Windows end on the grid windowSamples + k * hop, where the offline patches of the same audio end
+    // (`predict --events` agrees with the page); the first one comes once >= 0.25 s has arrived.
+    const firstEnd = windowSamples - hopSamples * Math.floor((windowSamples - 0.25 * sampleRate) / hopSamples);
+    this.scheduler = new HopScheduler({hopSamples, minSamples: firstEnd});
     this.lastEnd = 0;
     this.running = true;
     this.node.port.onmessage = (event) => this.onChunk(event.data);
@@ -123,8 +130,9 @@ export class LiveCapture {
 
   async deliver() {
     const windowSamples = Math.round(this.windowSeconds * this.options.sampleRate);
-    const wave = this.ring.latest(windowSamples);
-    const end = this.ring.totalWritten;
+    const overshoot = this.scheduler.overshoot; // samples that arrived past the grid point
+    const wave = overshoot ? this.ring.latest(windowSamples + overshoot).slice(0, windowSamples) : this.ring.latest(windowSamples);
+    const end = this.ring.totalWritten - overshoot;
     const info = {end, newSamples: end - this.lastEnd, received: end};
     this.lastEnd = end;
     this.scheduler.begin();

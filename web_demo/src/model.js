@@ -80,10 +80,18 @@ export function webglRenderer(doc) {
 
 /**
  * True for a software WebGL renderer (no GPU: SwiftShader, llvmpipe), where wasm is faster.
+ *
+ * WebKit hides the real renderer behind "Apple GPU" on every platform. On Apple hardware that is
+ * true (a real GPU); elsewhere (WebKitGTK, WPE on Linux) it says nothing, and the common case there,
+ * llvmpipe, runs this model ~30x slower than wasm. An unknown renderer is treated as software: wasm
+ * is never badly slow, and `?backend=webgl` still forces WebGL.
  * @param {string|null} renderer
+ * @param {string} [userAgent] the browser's user agent (defaults to navigator.userAgent)
  */
-export function isSoftwareRenderer(renderer) {
-  return /swiftshader|llvmpipe|software/i.test(String(renderer ?? ''));
+export function isSoftwareRenderer(renderer, userAgent = globalThis.navigator?.userAgent ?? '') {
+  const name = String(renderer ?? '');
+  if (/swiftshader|llvmpipe|software/i.test(name)) return true;
+  return /^apple gpu$/i.test(name.trim()) && !/Macintosh|Mac OS X|iPhone|iPad|iPod/.test(userAgent);
 }
 
 /**

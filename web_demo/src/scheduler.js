@@ -28,6 +28,7 @@ export class HopScheduler {
     this.busy = false;
     this.started = 0;
     this.skipped = 0;
+    this.overshoot = 0;
   }
 
   /**
@@ -46,7 +47,12 @@ export class HopScheduler {
       return false;
     }
     // The first window starts the grid; later ones keep the remainder so hops stay on it.
-    this.sinceLast = this.started === 0 ? 0 : this.sinceLast % this.hopSamples;
+    // Windows sit on a fixed grid: minSamples + k * hopSamples. `overshoot` says how far past its grid
+    // point this run starts (audio arrives in chunks), so the caller can take the window that ends
+    // exactly on the grid, where `predict` puts its patches.
+    const past = this.started === 0 ? this.received - this.minSamples : this.sinceLast;
+    this.sinceLast = past % this.hopSamples;
+    this.overshoot = this.sinceLast;
     return true;
   }
 

@@ -36,12 +36,29 @@ test('inference slower than the hop skips hops instead of queueing them', () => 
   assert.equal(s.skipped, 6);
 });
 
-test('a large chunk triggers a single run', () => {
+test('a large chunk triggers a single run, on the grid', () => {
   const s = new HopScheduler({hopSamples: 10});
   assert.equal(s.push(35), true);
+  assert.equal(s.overshoot, 5); // the window to take ends at 30, the last grid point passed
   s.begin();
   assert.equal(s.push(1), false);
   s.end();
-  assert.equal(s.push(8), false);
-  assert.equal(s.push(1), true);
+  assert.equal(s.push(3), false);
+  assert.equal(s.push(4), true); // 43 samples: grid point 40 passed
+  assert.equal(s.overshoot, 3);
+});
+
+test('chunked audio keeps the grid anchored at minSamples', () => {
+  const s = new HopScheduler({hopSamples: 7680, minSamples: 7920});
+  const ends = [];
+  let received = 0;
+  for (let i = 0; i < 100; i++) {
+    received += 683; // 2048 frames at 44.1 kHz resampled to 16 kHz
+    if (s.push(683)) {
+      ends.push(received - s.overshoot);
+      s.begin();
+      s.end();
+    }
+  }
+  assert.deepEqual(ends, [7920, 15600, 23280, 30960, 38640, 46320, 54000, 61680]);
 });
