@@ -2,8 +2,16 @@
  * The demo page: load the exported graph model, classify the microphone live and dropped files.
  *
  * Data flow (microphone): LiveCapture (live.js: worklet, resampler, ring buffer, hop scheduler)
- * hands over the last window every hop -> Classifier.run (model.js) -> bars, "now hearing",
- * spectrogram from the model's own log_mel.
+ * hands over the last window every hop -> `state.classifier.run` -> bars, "now hearing",
+ * spectrogram from the model's own log_mel. The classifier is a WorkerClassifier (worker-client.js:
+ * the model runs in inference-worker.js, windows and outputs are transferred, not copied), or with
+ * `?worker=0` (or when the worker cannot start) model.js's Classifier on this thread; both have the
+ * same `run(wave)`.
+ *
+ * Files are decoded by the browser (decodeAudioData holds the whole decoded file), then mixed to
+ * mono and classified one chunk of whole patches at a time (FILE_CHUNK_PATCHES, 60 s), so no
+ * 16 kHz copy of the whole file and no model call over the whole file ever exists; the chunks'
+ * patches are exactly the one-shot patches (pipeline/chunks.py does the same in Python).
  *
  * Every model constant (sample rate, patch window/hop, minimum length, labels) comes from the
  * model's metadata.json, never from a copy here.
@@ -11,12 +19,14 @@
  * URL parameters: `model` (URL of model.json; default `model/model.json` beside this page),
  * `backend` (comma list, default `webgl,wasm,cpu`), `window` (seconds, default the model's minimum
  * 0.975 s, at most 3), `hop` (seconds, default the patch hop 0.48), `k` (bars shown, default 5),
- * `on` / `off` / `cooldown` (event hysteresis in windows, default metadata.json's `events`).
+ * `on` / `off` / `cooldown` (event hysteresis in windows, default metadata.json's `events`),
+ * `worker=0` (run inference on the main thread).
  *
  * Each live window is decided as `predict` decides it (a class, "unknown" by the open-set rule with
  * the window threshold, or silence), and events.js turns the decisions into the events list.
  */
 import {EventTracker, SILENT, clock, eventRules} from './events.js';
+import {SpectrogramReducer, chunkSpans, monoSlice, numPatches} from './file-chunks.js';
 import {CaptureError, LiveCapture} from './live.js';
 import {
   UNKNOWN,
@@ -28,9 +38,9 @@ import {
   openSetDecision,
   webglRenderer,
 } from './model.js';
-import {mixToMono} from './resample.js';
 import {Spectrogram} from './spectrogram.js';
 import {byTestId, renderBars, renderHistory, renderTimeline, topK} from './view.js';
+import {WorkerClassifier} from './worker-client.js';
 
 /** Longest window the page classifies (seconds); also sizes the ring buffer. */
 const MAX_WINDOW_SECONDS = 3;
@@ -40,6 +50,10 @@ const HISTORY_LENGTH = 40;
 const SMOOTHING = 0.5;
 /** Seconds of log-mel the live spectrogram shows. */
 const LIVE_SPECTROGRAM_SECONDS = 4;
+/** Patches per model call for files: 125 patches are 60 s of audio (a few MB per call). */
+const FILE_CHUNK_PATCHES = 125;
+/** A long file's spectrogram is averaged down to at most this many columns. */
+const FILE_SPECTROGRAM_COLUMNS = 2000;
 
 /** An error whose message is meant for the person in front of the page. */
 class UserError extends Error {}
@@ -51,6 +65,8 @@ const $ = (id) => byTestId(id);
 const state = {
   tf: globalThis.tf,
   backend: null,
+  inference: null, // 'worker' | 'main thread'
+  workerError: null, // why the worker could not start (then inference runs on the main thread)
   metadata: null,
   classifier: null,
   modelUrl: null,
@@ -64,7 +80,8 @@ const state = {
   smoothed: {custom: null, yamnet: null},
   lastResult: null, // {source, custom, yamnet, silent}
   history: [], // recent live results: {custom: index, yamnet: index, silent}
-  file: null, // {name, duration, out}
+  file: null, // {name, duration, chunks, out}: out has scores, clip_scores, yamnet_scores, log_mel
+  fileProgress: [], // the progress bar's values while the last file was classified, one per chunk
   eventRules: null, // hysteresis (events.js), from metadata.json and the URL
   tracker: null, // the EventTracker while the microphone runs
   events: [], // closed live events: {label, start, end} in seconds since the microphone started
@@ -145,25 +162,21 @@ async function fetchJson(url, what) {
   }
 }
 
-/** Pick the backend, fetch metadata + model, warm up (compiles WebGL shaders once). */
+/**
+ * Fetch metadata, pick the backend, load the model (in the worker unless `?worker=0`, or on this
+ * thread when the worker cannot start), warm up (compiles WebGL shaders once).
+ */
 async function loadModel() {
   const tf = state.tf;
-  if (!tf) throw new UserError('TF.js did not load (vendor/tf.min.js missing). Rebuild the site with `yamnet-tfjs site`.');
   const t0 = performance.now();
   state.modelUrl = new URL(params.get('model') ?? 'model/model.json', location.href).href;
-  const wanted = (params.get('backend') ?? 'webgl,wasm,cpu').split(',').map((s) => s.trim()).filter(Boolean);
-  setStatus('Starting TF.js…', 'busy');
-  const wasmPath = new URL('vendor/', location.href).href;
-  state.backend = await initBackend(tf, wanted, {wasmPath});
-  if (state.backend === 'webgl' && !params.has('backend') && softwareWebgl()) {
+  let wanted = (params.get('backend') ?? 'webgl,wasm,cpu').split(',').map((s) => s.trim()).filter(Boolean);
+  if (wanted[0] === 'webgl' && !params.has('backend') && softwareWebgl()) {
     // Software WebGL (SwiftShader, llvmpipe) is several times slower than wasm SIMD for this model.
-    state.backend = await initBackend(tf, ['wasm', 'webgl', 'cpu'], {wasmPath});
+    wanted = ['wasm', 'webgl', 'cpu'];
     state.softwareWebgl = true;
   }
-  $('backend').textContent = state.backend;
-  if (wanted[0] === 'webgl' && state.backend !== 'webgl' && !state.softwareWebgl) {
-    $('backend-note').textContent = `WebGL unavailable here; running on ${state.backend}.`;
-  }
+  const wasmPath = new URL('vendor/', location.href).href;
 
   setStatus('Loading model…', 'busy');
   const metadataUrl = new URL('metadata.json', state.modelUrl).href;
@@ -171,7 +184,32 @@ async function loadModel() {
   await fetchJson(state.modelUrl, 'model.json'); // a clear 404 message before TF.js tries
   state.metadata = metadata;
   state.eventRules = eventRules(metadata.events, params);
-  state.classifier = await loadClassifier(tf, state.modelUrl, {metadata});
+
+  if (params.get('worker') !== '0') {
+    try {
+      state.classifier = await WorkerClassifier.start({vendorUrl: wasmPath, modelUrl: state.modelUrl, metadata, backends: wanted});
+      state.backend = state.classifier.backend;
+      state.inference = 'worker';
+    } catch (err) {
+      // Any failure here (no Worker, a blocked script, a backend that only starts on the page)
+      // leaves the page working as before: inference on the main thread.
+      console.warn('inference worker unavailable:', err);
+      state.workerError = String(err?.message ?? err);
+    }
+  }
+  if (!state.classifier) {
+    if (!tf) throw new UserError('TF.js did not load (vendor/tf.min.js missing). Rebuild the site with `yamnet-tfjs site`.');
+    setStatus('Starting TF.js…', 'busy');
+    state.backend = await initBackend(tf, wanted, {wasmPath});
+    state.classifier = await loadClassifier(tf, state.modelUrl, {metadata});
+    state.inference = 'main thread';
+  }
+  $('backend').textContent = state.backend;
+  $('inference-thread').textContent = state.inference;
+  const notes = [];
+  if (wanted[0] === 'webgl' && state.backend !== 'webgl') notes.push(`WebGL unavailable here; running on ${state.backend}.`);
+  if (state.workerError) notes.push(`Inference runs on the page's main thread (the worker could not start: ${state.workerError}).`);
+  $('backend-note').textContent = notes.join(' ');
   state.timings.loadMs = performance.now() - t0;
 
   const sr = metadata.sample_rate;
@@ -350,6 +388,11 @@ function stopMic() {
 async function classifyWindow(mic, wave, info) {
   const metadata = state.metadata;
   try {
+    // Judge silence on the newest audio actually received (the ring zero-fills before the start);
+    // read before `run`, which hands the window's buffer to the worker.
+    const recent = Math.min(wave.length, info.received, metadata.min_samples);
+    const silent = rms(wave.subarray(wave.length - recent)) < state.eventRules.silence_rms;
+    const windowSamples = wave.length;
     const t0 = performance.now();
     const out = await state.classifier.run(wave);
     const ms = performance.now() - t0;
@@ -363,13 +406,10 @@ async function classifyWindow(mic, wave, info) {
     const newFrames = Math.round(info.newSamples / (metadata.sample_rate * frameHopSeconds(metadata)));
     state.liveSpectrogram.append(out.log_mel.data, newFrames);
 
-    // Judge silence on the newest audio actually received (the ring zero-fills before the start).
-    const recent = Math.min(wave.length, info.received, metadata.min_samples);
-    const silent = rms(wave.subarray(wave.length - recent)) < state.eventRules.silence_rms;
     // The window's decision, as `predict --events` decides each patch: silence, unknown or a class.
     const decision = silent ? SILENT : openSetDecision(out, metadata.open_set, true).label;
     const end = info.end / metadata.sample_rate;
-    const start = end - wave.length / metadata.sample_rate;
+    const start = end - windowSamples / metadata.sample_rate;
     const closed = state.tracker.push(decision, start, end);
     state.decisions.push({label: decision, start, end});
     if (state.decisions.length > 20000) state.decisions.shift();
@@ -409,6 +449,60 @@ async function classifyWindow(mic, wave, info) {
 // ---------------------------------------------------------------------------------------------
 // Files
 
+function setFileProgress(fraction) {
+  const bar = $('file-progress');
+  bar.hidden = fraction == null;
+  if (fraction != null) {
+    bar.value = fraction;
+    state.fileProgress.push(fraction);
+  }
+}
+
+/**
+ * Classify the decoded channels chunk by chunk; the same outputs as one call over the whole mono
+ * waveform (scores, yamnet_scores and log_mel rows stitched, clip_scores the mean of the patches'
+ * scores), except that a long file's log_mel is averaged down for display and embeddings are not
+ * kept (the page shows neither).
+ */
+async function classifyChunks(channels, length, onProgress) {
+  const metadata = state.metadata;
+  const spans = chunkSpans(length, metadata, FILE_CHUNK_PATCHES);
+  if (spans.length === 1) {
+    const out = await state.classifier.run(monoSlice(channels, 0, length));
+    onProgress(1);
+    return out;
+  }
+  const patches = numPatches(length, metadata);
+  const bins = melBins(metadata);
+  const patchHopFrames = Math.round(metadata.patch_hop_seconds / frameHopSeconds(metadata));
+  const expectedFrames = Math.ceil(length / (metadata.sample_rate * frameHopSeconds(metadata)));
+  const spectrogram = new SpectrogramReducer(expectedFrames, bins, FILE_SPECTROGRAM_COLUMNS);
+  const rows = {};
+  let framesDone = 0;
+  for (const [i, {start, end, first}] of spans.entries()) {
+    const out = await state.classifier.run(monoSlice(channels, start, end));
+    for (const name of ['scores', 'yamnet_scores']) {
+      const {data, shape} = out[name];
+      rows[name] ??= {data: new Float32Array(patches * shape[1]), shape: [patches, shape[1]]};
+      rows[name].data.set(data, first * shape[1]);
+    }
+    const skip = framesDone - first * patchHopFrames; // log_mel rows the previous chunk already gave
+    const fresh = out.log_mel.data.subarray(skip * bins);
+    spectrogram.push(fresh);
+    framesDone += fresh.length / bins;
+    onProgress((i + 1) / spans.length);
+  }
+  const [, classes] = rows.scores.shape;
+  const clip = new Float64Array(classes);
+  for (let r = 0; r < patches; r++) for (let c = 0; c < classes; c++) clip[c] += rows.scores.data[r * classes + c];
+  return {
+    scores: rows.scores,
+    clip_scores: {data: Float32Array.from(clip, (v) => v / patches), shape: [classes]},
+    yamnet_scores: rows.yamnet_scores,
+    log_mel: spectrogram.result(),
+  };
+}
+
 /** Decode any browser-supported audio file to mono at the model's rate, then classify it. */
 async function classifyFile(file) {
   if (!state.classifier) throw new UserError('The model is not loaded yet.');
@@ -416,24 +510,45 @@ async function classifyFile(file) {
   stopMic();
   const sr = state.metadata.sample_rate;
   setStatus(`Decoding ${file.name}…`, 'busy');
-  const bytes = await file.arrayBuffer();
-  let buffer;
+  state.fileProgress = [];
+  setFileProgress(0);
+  let channels;
+  let length;
   try {
-    // An OfflineAudioContext decodes straight to its own rate (here the model's 16 kHz).
-    buffer = await new OfflineAudioContext(1, 1, sr).decodeAudioData(bytes);
-  } catch {
-    throw new UserError(`${file.name}: this browser cannot decode it as audio. Try WAV, FLAC, MP3 or OGG.`);
+    let bytes = await file.arrayBuffer();
+    let buffer;
+    try {
+      // An OfflineAudioContext decodes straight to its own rate (here the model's 16 kHz). It decodes
+      // the whole file (every channel) into memory at once: the browser offers no streaming decoder
+      // for arbitrary files. `bytes` is handed over (detached) by the call.
+      buffer = await new OfflineAudioContext(1, 1, sr).decodeAudioData(bytes);
+    } catch {
+      throw new UserError(`${file.name}: this browser cannot decode it as audio. Try WAV, FLAC, MP3 or OGG.`);
+    }
+    bytes = null;
+    channels = Array.from({length: buffer.numberOfChannels}, (_, c) => buffer.getChannelData(c));
+    length = buffer.length;
+    buffer = null;
+    if (length === 0) throw new UserError(`${file.name}: contains no audio samples.`);
+  } catch (err) {
+    setFileProgress(null);
+    throw err;
   }
-  const channels = Array.from({length: buffer.numberOfChannels}, (_, c) => buffer.getChannelData(c));
-  const wave = mixToMono(channels);
-  for (let i = 0; i < wave.length; i++) wave[i] = Math.max(-1, Math.min(1, wave[i]));
-  if (wave.length === 0) throw new UserError(`${file.name}: contains no audio samples.`);
   setStatus(`Classifying ${file.name}…`, 'busy');
   const t0 = performance.now();
-  const out = await state.classifier.run(wave);
+  let out;
+  try {
+    out = await classifyChunks(channels, length, (fraction) => {
+      setFileProgress(fraction);
+      setStatus(`Classifying ${file.name}… ${Math.round(fraction * 100)} %`, 'busy');
+    });
+  } finally {
+    channels = null; // the decoded file can go as soon as its last chunk is classified
+    setFileProgress(null);
+  }
   const ms = performance.now() - t0;
-  const duration = wave.length / sr;
-  state.file = {name: file.name, duration, out};
+  const duration = length / sr;
+  state.file = {name: file.name, duration, chunks: state.fileProgress.length - 1, out};
   state.lastResult = {
     source: `File · ${file.name}`,
     custom: out.clip_scores.data,
