@@ -121,6 +121,19 @@ def update_docs(results: dict) -> None:
         "today / baseline",
     ]
     replace_between_markers(REPO / "docs" / "speed.md", "job", markdown_table(header, rows))
+    study = new.get("open_set") or {}
+    if "auroc" in study:  # the held-out-class study the same train ran (docs/open-set.md)
+        rows = [
+            f"| AUROC, known vs unknown files | {study['auroc']:.3f} | "
+            f"max probability alone: {study['baseline_auroc']:.3f} |",
+            f"| unknown files rejected | {study['unknown_rejected']:.1%} | goal >= 80 % |",
+            f"| known-class accuracy, closed -> with rejection | {study['closed_known_accuracy']:.3f} -> "
+            f"{study['known_accuracy']:.3f} | budget {study['budget']:.0%} |",
+            f"| AUROC, single 0.975 s windows | {study['window_auroc']:.3f} | |",
+            f"| unknown windows rejected | {study['window_unknown_rejected']:.1%} | |",
+        ]
+        table = markdown_table(["measure", "value", "note"], rows)
+        replace_between_markers(REPO / "docs" / "open-set.md", "openset", table)
 
 
 if __name__ == "__main__":
