@@ -114,7 +114,7 @@ def test_editing_the_resampler_reruns_train(first_run, yamnet, monkeypatch):
 
     out, cache, _ = first_run
     dataset = load_dataset(ESC50_DIR).subset(classes=CLASSES.split(","))
-    cfg = _train_config(0, 60, False, "9-13", None, None, False, "1,2")
+    cfg = _train_config(0, None, False, "9-13", None, None, False, "1,2")  # what `run` built from the CLI defaults
     options = run_module.RunOptions(quantizations=(), parity_clips=2, parity_runtimes=("node-wasm", "chromium-wasm"),
                                     parity_edge_cases=False, until="train")  # fmt: skip
     same = run_module.run_pipeline(dataset, yamnet, out, cfg, cache, options)
