@@ -3,7 +3,9 @@
 1. the machine's dense matmul rate (float32 2048x2048 ``tf.matmul``, best of several), measured in
    this same process so the comparison is fair under whatever else the machine is doing;
 2. the naive loop: decode a file, call the hub model on it, next file;
-3. :func:`pipeline.embeddings.embed_dataset` cold (empty cache, decoding included) and warm.
+3. :func:`pipeline.embeddings.embed_dataset` cold (empty cache, decoding included) and warm (data set
+   scan + hashing the audio + reading every entry), with the size of the cache the cold run wrote
+   (sum of entry file sizes) and, to read the warm time, the hashing alone (same 2 threads).
 
 (2) and (3) are interleaved in chunks of 250 clips, alternating which runs first, and summed, so
 both see the same background load (the machine is shared; a sequential A-then-B run was seen to
@@ -27,6 +29,7 @@ import os
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,7 +63,7 @@ def main() -> None:
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
     from pipeline.audio import load_audio
     from pipeline.datasets import Dataset, load_dataset
-    from pipeline.embeddings import embed_dataset
+    from pipeline.embeddings import CACHE_FORMAT, embed_dataset, file_digest
     from pipeline.tfenv import tf as get_tf
     from pipeline.yamnet import load_yamnet
 
@@ -120,6 +123,16 @@ def main() -> None:
         warm = embed_dataset(warm_set, yamnet, Path(cache))
         results["warm_seconds"] = round(time.perf_counter() - t, 2)  # data set scan + hashing + loading
         assert warm.stats.computed == 0
+        results["warm_over_cold"] = round(results["warm_seconds"] / results["cold_seconds"], 4)
+        t = time.perf_counter()
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(file_digest, [c.path for c in warm_set.clips]))
+        results["hash_seconds"] = round(time.perf_counter() - t, 2)  # the part of warm that is not the cache
+        entries = list(Path(cache).rglob("*.npz"))
+        results["cache_format"] = CACHE_FORMAT
+        results["cache_entries"] = len(entries)
+        results["cache_bytes"] = sum(p.stat().st_size for p in entries)
+        results["cache_allocated_bytes"] = sum(p.stat().st_blocks * 512 for p in entries)
     results["matmul_gflops_after"] = round(matmul_gflops(tf), 1)
     peak = max(results["matmul_gflops_before"], results["matmul_gflops_after"])
     for key in ("naive", "cold"):
@@ -137,6 +150,17 @@ def main() -> None:
     update_docs()
 
 
+def _ratio(r: dict) -> str:
+    return f"1/{r['cold_seconds'] / r['warm_seconds']:.1f}"
+
+
+def _cache_mb(r: dict) -> str:
+    """Entry bytes in MB (10^6), with the format; rows measured before the size was recorded say so."""
+    if "cache_bytes" not in r:
+        return "374 (v2, float32)" if r["clips"] == 2000 else "-"
+    return f"{r['cache_bytes'] / 1e6:.1f} ({r['cache_format']})"
+
+
 def update_docs() -> None:
     """Rewrite the results table in docs/embedding.md from every bench/results/embed-*.json."""
     rows = []
@@ -144,11 +168,12 @@ def update_docs() -> None:
         r = json.loads(path.read_text())
         rows.append(
             f"| {r['mode']} | {r['clips']} | {r.get('naive_seconds', '-')} | {r['cold_seconds']} | "
-            f"{r['warm_seconds']} | {r.get('cold_gflops', '-')} | "
+            f"{r['warm_seconds']} | {_ratio(r)} | {_cache_mb(r)} | {r.get('cold_gflops', '-')} | "
             f"{max(r['matmul_gflops_before'], r['matmul_gflops_after'])} | {r.get('cold_percent_of_matmul', '-')} % | "
             f"{r['ideal_seconds_at_matmul_rate']} | {r['load_average'][0]} → {r['load_average'][1]} |"
         )
-    header = ["TF kernels", "clips", "naive loop s", "cold s", "warm s", "cold GFLOP/s", "matmul GFLOP/s"]
+    header = ["TF kernels", "clips", "naive loop s", "cold s", "warm s", "warm/cold", "cache MB"]
+    header += ["cold GFLOP/s", "matmul GFLOP/s"]
     header += ["cold % of matmul", "ideal s", "load avg"]
     replace_between_markers(REPO / "docs" / "embedding.md", "embed", markdown_table(header, rows))
 

@@ -50,9 +50,35 @@ from .yamnet import Yamnet
 from .yamnet.runner import PatchRunner, make_runner
 
 CACHE_ENV_VAR = "YAMNET_TFJS_CACHE"
-CACHE_FORMAT = "v2"
-"""Bump when the entry layout or the decoding changes: old entries are then simply not found.
-v2: an entry holds every feature of :data:`FEATURE_WIDTHS` (v1 had embeddings and scores only)."""
+CACHE_FORMAT = "v3"
+"""Bump when the entry layout or the decoding changes: old entries are then simply not found (recomputed).
+v3: one float16 array per entry (:data:`ENTRY_COLUMNS`); v2 held one float32 array per feature (361 MB for
+ESC-50), v1 embeddings and scores only."""
+
+ENTRY_ARRAY = "features"
+"""The one array of an entry's ``.npz``: ``[n_patches, width]`` float16, features side by side."""
+
+ENTRY_DTYPE = np.float16
+"""Stored precision (relative error <= 2**-11; the largest feature, a ReLU6 mean, is <= 6 and scores are in
+[0, 1], far below float16's 65504). Decoding widens back to float32, what training reads."""
+
+ENTRY_COMPRESSLEVEL: int | None = None
+"""zlib level of the entry's zip member, or None for no compression (chosen by measurement: docs/embedding.md)."""
+
+
+def _columns(names: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+    edges = np.cumsum([0, *(FEATURE_WIDTHS[n] for n in names)])
+    return {n: (int(a), int(b)) for n, a, b in zip(names, edges[:-1], edges[1:], strict=True)}
+
+
+ENTRY_COLUMNS = _columns(FEATURE_ORDER)
+"""Columns ``[start, stop)`` of each feature in an entry's array: :data:`FEATURE_ORDER`, side by side
+(embeddings 0-1024, yamnet_scores 1024-1545, layer9 .. layer13 1545-4617). An entry holds a leading run
+of :data:`FEATURE_ORDER`, embeddings and scores at least: all of them (width 4617), or the first two
+(width 1545) when YAMNet's graph could not be split into blocks. The width tells which."""
+
+ENTRY_LAYOUTS = {stop: FEATURE_ORDER[: k + 1] for k, (_, stop) in enumerate(ENTRY_COLUMNS.values()) if k + 1 >= 2}
+"""Array width -> the features an entry of that width holds (always embeddings and scores first)."""
 
 Features = dict[str, np.ndarray]
 """One clip's per-patch features by name, each ``[n_patches, width]``."""
@@ -157,24 +183,45 @@ def entry_relative_path(yamnet_identity: str, shift: int, digest: str) -> str:
 
 
 def encode_entry(features: Features) -> bytes:
-    """One clip's features as the bytes of a cache entry (read back by :func:`decode_entry`)."""
+    """One clip's features as the bytes of a cache entry (read back by :func:`decode_entry`).
+
+    The entry is an ``.npz`` with one float16 array, :data:`ENTRY_ARRAY` ``[n, width]``, columns as in
+    :data:`ENTRY_COLUMNS`; ``features`` must be a layout of :data:`ENTRY_LAYOUTS` (raises ValueError if not).
+    """
+    names = FEATURE_ORDER[: len(features)]
+    if set(features) != set(names) or names not in ENTRY_LAYOUTS.values():
+        raise ValueError(f"no cache entry layout holds exactly {sorted(features)}")
+    if any(np.ndim(features[n]) != 2 or np.shape(features[n])[1] != FEATURE_WIDTHS[n] for n in names):
+        raise ValueError(f"features of the wrong shape: { {n: np.shape(features[n]) for n in names} }")
+    table = np.concatenate([np.asarray(features[n]) for n in names], axis=1).astype(ENTRY_DTYPE)
     buffer = io.BytesIO()
-    np.savez(buffer, **features)
+    method = zipfile.ZIP_STORED if ENTRY_COMPRESSLEVEL is None else zipfile.ZIP_DEFLATED
+    with (
+        zipfile.ZipFile(buffer, "w", method, compresslevel=ENTRY_COMPRESSLEVEL) as archive,
+        archive.open(f"{ENTRY_ARRAY}.npy", "w") as member,
+    ):
+        np.lib.format.write_array(member, table, allow_pickle=False)
     return buffer.getvalue()
 
 
 def decode_entry(source: str | os.PathLike[str] | IO[bytes]) -> Features | None:
-    """An entry's features (at least embeddings and scores), or None if absent, unreadable or malformed."""
+    """An entry's features as float32 (at least embeddings and scores), or None if absent, unreadable or malformed.
+
+    Each feature is a column slice of one float32 ``[n, width]`` array.
+    """
     try:
-        with np.load(source) as npz:
-            found = {name: npz[name] for name in FEATURE_ORDER if name in npz.files}
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):  # missing or unreadable entry: recompute it
+        loaded = np.load(source)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy in its place
+            return None
+        with loaded:
+            table = loaded[ENTRY_ARRAY]
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):  # missing or unreadable: recompute it
         return None
-    if "embeddings" not in found or "yamnet_scores" not in found:
+    names = ENTRY_LAYOUTS.get(table.shape[1]) if table.ndim == 2 else None
+    if names is None or table.dtype != ENTRY_DTYPE:
         return None
-    if any(v.ndim != 2 or v.shape[1] != FEATURE_WIDTHS[k] for k, v in found.items()):
-        return None
-    return found
+    wide = table.astype(np.float32)
+    return {n: wide[:, a:b] for n, (a, b) in ENTRY_COLUMNS.items() if n in names}
 
 
 class EmbeddingCache:
@@ -193,11 +240,16 @@ class EmbeddingCache:
         """The entry's features (at least embeddings and scores), or None if absent or unreadable."""
         return decode_entry(self.path(digest))
 
-    def put(self, digest: str, features: Features) -> None:
+    def put(self, digest: str, features: Features) -> Features:
+        """Write the entry; returns the features as a later :meth:`get` reads them (float16-rounded), so a
+        cold run hands training exactly what a warm run would."""
         path = self.path(digest)
         path.parent.mkdir(parents=True, exist_ok=True)
         data = encode_entry(features)
         write_bytes_atomic(path, lambda f: f.write(data))
+        stored = decode_entry(io.BytesIO(data))
+        assert stored is not None
+        return stored
 
     def check_writable(self) -> None:
         """Fail before any YAMNet work if entries cannot be written (a file in the way, no permission)."""
@@ -243,9 +295,15 @@ def embed_dataset(
     cache = EmbeddingCache(cache_dir or default_cache_dir(), yamnet.identity, shift)
     clips = dataset.clips
     stats = EmbedStats(clips=len(clips))
+
+    def hash_and_read(clip: Clip) -> tuple[str, Features | None]:  # hashing and decoding release the GIL
+        digest = file_digest(clip.path)
+        return digest, cache.get(digest)
+
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        digests = list(pool.map(file_digest, [c.path for c in clips]))
-    results: list[Features | None] = [cache.get(d) for d in digests]
+        found = list(pool.map(hash_and_read, clips))
+    digests = [d for d, _ in found]
+    results: list[Features | None] = [r for _, r in found]
     stats.cached = sum(r is not None for r in results)
     done = stats.cached
     if on_progress:
@@ -258,8 +316,7 @@ def embed_dataset(
 
         def finished(i: int, features: Features) -> None:
             nonlocal done
-            cache.put(digests[i], features)
-            results[i] = features
+            results[i] = cache.put(digests[i], features)
             stats.computed += 1
             done += 1
             if on_progress:

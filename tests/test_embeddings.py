@@ -6,6 +6,7 @@ Runs the real YAMNet on a small real slice of ESC-50 (four classes, folds 1 and 
 from __future__ import annotations
 
 import dataclasses
+import io
 import shutil
 
 import numpy as np
@@ -20,6 +21,15 @@ from pipeline.yamnet.runner import PatchRunner
 from tests.conftest import ESC50_DIR, esc50_clips_of
 
 CLASSES = ["dog", "rain", "crying_baby", "clock_tick"]
+
+
+FLOAT16_ROUNDING = 2.0**-11
+"""The cache stores float16: its rounding moves a value by at most this fraction of it (half an ulp)."""
+
+
+def assert_cached_close(cached, exact, atol):
+    """``cached`` (a float16 entry read back) is ``exact`` (float32, within ``atol``) rounded to float16."""
+    np.testing.assert_allclose(cached, exact, rtol=FLOAT16_ROUNDING * 1.001, atol=atol)
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +64,8 @@ def test_batched_runner_equals_hub_call_across_batch_boundaries(yamnet, tmp_path
     for path, e, s in zip(out.paths, out.embeddings, out.scores, strict=True):
         ref = yamnet(load_audio(path))
         assert e.shape == (10, EMBEDDING_DIM) and s.shape == (10, NUM_YAMNET_CLASSES)
-        np.testing.assert_allclose(e, ref.embeddings, atol=1e-5)
-        np.testing.assert_allclose(s, ref.scores, atol=1e-5)
+        assert_cached_close(e, ref.embeddings, atol=1e-5)
+        assert_cached_close(s, ref.scores, atol=1e-5)
 
 
 def test_rerun_hits_cache_without_any_yamnet_call(yamnet, slice_set, tmp_path, monkeypatch):
@@ -76,10 +86,36 @@ def test_rerun_hits_cache_without_any_yamnet_call(yamnet, slice_set, tmp_path, m
     assert second.stats.cached == 64 and second.stats.computed == 0 and second.stats.network_calls == 0
     for a, b in zip(first.outputs, second.outputs, strict=True):
         assert set(a) == set(b) == set(FEATURE_WIDTHS)  # every feature is cached, layer blocks too
-        for name in a:
+        for name in a:  # a cold run hands training what a warm one reads: float16-rounded, as float32
+            assert a[name].dtype == b[name].dtype == np.float32
             np.testing.assert_array_equal(a[name], b[name])
     x, _y, owner = second.patch_table([0, 1], ("embeddings", "yamnet_scores"))
     assert x.shape == (20, EMBEDDING_DIM + NUM_YAMNET_CLASSES) and list(owner) == [0] * 10 + [1] * 10
+
+
+def test_entry_is_one_float16_array_read_back_as_float32():
+    rng = np.random.default_rng(0)
+    features = {name: rng.random((10, width), dtype=np.float32) for name, width in FEATURE_WIDTHS.items()}
+    data = emb.encode_entry(features)
+    with np.load(io.BytesIO(data)) as npz:  # a plain .npz: one [n, 4617] float16 array, columns documented
+        assert npz.files == [emb.ENTRY_ARRAY]
+        table = npz[emb.ENTRY_ARRAY]
+    assert table.dtype == np.float16 and table.shape == (10, sum(FEATURE_WIDTHS.values()))
+    back = emb.decode_entry(io.BytesIO(data))
+    assert back is not None and list(back) == list(FEATURE_WIDTHS)
+    for name, (start, stop) in emb.ENTRY_COLUMNS.items():
+        np.testing.assert_array_equal(table[:, start:stop], features[name].astype(np.float16))
+        assert back[name].dtype == np.float32
+        np.testing.assert_array_equal(back[name], features[name].astype(np.float16).astype(np.float32))
+    two = {name: features[name] for name in ("embeddings", "yamnet_scores")}  # the hub fallback's layout
+    assert list(emb.decode_entry(io.BytesIO(emb.encode_entry(two)))) == ["embeddings", "yamnet_scores"]
+    with pytest.raises(ValueError, match="layout"):
+        emb.encode_entry({"embeddings": features["embeddings"], "layer9": features["layer9"]})
+    v2 = io.BytesIO()
+    np.savez(v2, **features)  # the previous format: one float32 array per feature
+    assert emb.decode_entry(io.BytesIO(v2.getvalue())) is None
+    assert emb.decode_entry(io.BytesIO(data[:1000])) is None
+    assert "/v3/" in emb.entry_relative_path("ab" * 32, 0, "cd" * 32)
 
 
 def test_killed_run_resumes_where_it_stopped(yamnet, slice_set, tmp_path):
@@ -127,13 +163,13 @@ def test_shifted_view_and_short_clips_and_fallback_runner(yamnet, tmp_path, monk
     shifted = emb.embed_dataset(ds, yamnet, cache_dir=tmp_path / "c", shift=3840)
     assert [len(e) for e in shifted.embeddings] == [num_patches(80000 - 3840)] * 2
     ref = yamnet(load_audio(ds.clips[0].path)[3840:])
-    np.testing.assert_allclose(shifted.embeddings[0], ref.embeddings, atol=1e-5)
+    assert_cached_close(shifted.embeddings[0], ref.embeddings, atol=1e-5)
 
     fallback = PatchRunner(None, None, yamnet, batched=False)
     monkeypatch.setattr(emb, "get_runner", lambda _: fallback)
     slow = emb.embed_dataset(ds, yamnet, cache_dir=tmp_path / "d")
     assert slow.stats.network_calls == 2
-    np.testing.assert_allclose(slow.embeddings[0], yamnet(load_audio(ds.clips[0].path)).embeddings, atol=1e-6)
+    assert_cached_close(slow.embeddings[0], yamnet(load_audio(ds.clips[0].path)).embeddings, atol=1e-6)
     with pytest.raises(PipelineError, match="--layers none"):  # the hub call cannot give block outputs
         slow.features(0, ("embeddings", "layer13"))
 

@@ -66,8 +66,8 @@ def test_block_features_are_found_by_structure_and_equal(hub, yamnet, tmp_path):
     assert a.stats.computed == len(data.clips) and a.digests == b.digests
     for fa, fb in zip(a.outputs, b.outputs, strict=True):
         assert set(fa) == set(fb) >= set(DEFAULT_FEATURES)
-        for name in DEFAULT_FEATURES:
-            assert max_diff(fa[name], fb[name]) <= max(BOUND["embeddings"], 0.0), name
+        for name in DEFAULT_FEATURES:  # cached as float16: with oneDNN, a bound's worth may cross a rounding edge
+            np.testing.assert_allclose(fa[name], fb[name], rtol=2.0**-10 if ONEDNN else 0, atol=BOUND["embeddings"])
 
 
 @pytest.fixture(scope="module")
