@@ -44,7 +44,7 @@ class TrainConfig:
     stratified_folds: int = 5
     reject_budget: float = 0.02  # known-class accuracy the "unknown" decision may cost (pipeline.openset)
     # --fine-tune (training/finetune.py): the research recipe of docs/training.md, "Fine-tuning". Off by
-    # default: it measured no real gain on ESC-50 (0.9085 vs 0.9075) for 2-3x the training time.
+    # default: it measured no real gain on ESC-50 (0.9085 vs 0.9075) for several times the head's training time.
     fine_tune: bool = False
     tune_blocks: int = 2  # 1: block 14; 2: blocks 13-14
     tune_epochs: int = 12  # fixed (no early stopping), each a random tune_patch_fraction of the patches
