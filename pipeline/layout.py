@@ -36,6 +36,8 @@ MARKER = "yamnet-tfjs.json"
 
 HEAD_KERAS = "head.keras"
 HEAD_JSON = "head.json"
+TUNED_BLOCKS = "tuned_blocks.npz"
+"""Beside the head when ``train --fine-tune`` tuned YAMNet's top blocks; ``export`` writes them into the graph."""
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"
 CONFUSION_PNG = "confusion.png"
@@ -197,7 +199,7 @@ def variant(name_or_dir: str) -> Variant:
 # ---------------------------------------------------------------------------------------------
 # Who writes what
 
-TRAIN_ARTIFACTS = (HEAD_KERAS, HEAD_JSON, REPORT_JSON, REPORT_HTML, CONFUSION_PNG, CURVES_PNG)
+TRAIN_ARTIFACTS = (HEAD_KERAS, HEAD_JSON, TUNED_BLOCKS, REPORT_JSON, REPORT_HTML, CONFUSION_PNG, CURVES_PNG)
 """What ``train`` writes (and replaces as one)."""
 
 EXPORT_ARTIFACTS = (SAVED_MODEL, *VARIANT_DIRS.values(), METADATA_JSON, MODEL_CARD)

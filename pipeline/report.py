@@ -52,11 +52,13 @@ def write_report(
     warnings: list[str] | None = None,
     open_set: OpenSet | None = None,
     study: dict[str, Any] | None = None,
+    fine_tune: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write report.json, report.html, confusion.png and curves.png into ``out_dir``; return the JSON.
 
     ``warnings`` are training's findings about the data (duplicates, classes in one fold only), shown
-    beside the data set's own warnings.
+    beside the data set's own warnings. ``fine_tune``: what ``--fine-tune`` tuned and how (the CV numbers
+    are then the tuned model's; each fold's frozen-head accuracy is kept beside them for comparison).
     """
     labels = cv.label_names
     m = cv.confusion()
@@ -95,6 +97,14 @@ def write_report(
         "config": config,
         "timing": timing,
     }
+    if fine_tune is not None:
+        frozen = [f.frozen_accuracy for f in cv.folds]
+        report["fine_tune"] = {
+            **fine_tune,
+            "fold_frozen_accuracy": [round(a, 4) if a is not None else None for a in frozen],
+            "frozen_mean_accuracy": round(float(np.mean(frozen)), 4) if None not in frozen else None,
+        }
+        report["open_set"] = (study or {}) | {"note": "the held-out-class study trains frozen heads (not fine-tuned)"}
     (out_dir / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")
     with _any_script_fonts():
         _plot_confusion(m, labels, out_dir / CONFUSION_PNG)
@@ -376,9 +386,30 @@ def _timing_rows(timing: dict[str, float]) -> list[tuple[str, str]]:
         "open_set_study_seconds": "open-set study (held-out classes)",
         "cv_seconds": "cross-validation",
         "final_seconds": "final head",
+        "fine_tune_block_inputs_seconds": "fine-tune: block inputs (one YAMNet pass)",
+        "fine_tune_seconds": "fine-tune: tuned blocks + head, every task (included above)",
         "total_seconds": "total",
     }
     return [(words.get(k, k), f"{v:.1f} s") for k, v in timing.items()]
+
+
+def _fine_tune_note(report: dict[str, Any]) -> str:
+    """With ``--fine-tune``: which YAMNet blocks were tuned, the frozen head's accuracy on the same folds, the time."""
+    ft = report.get("fine_tune")
+    if not ft:
+        return ""
+    blocks = ft.get("blocks") or []
+    span = f"{blocks[0]}-{blocks[-1]}" if len(blocks) > 1 else str(blocks[0] if blocks else "?")
+    frozen = ft.get("frozen_mean_accuracy")
+    seconds = (report.get("timing") or {}).get("fine_tune_seconds")
+    return (
+        f"<p><b>Fine-tuned</b>: YAMNet's block{'s' if len(blocks) > 1 else ''} {span} trained with the head "
+        f"({ft.get('recipe', {}).get('tune_epochs', '?')} epochs, cosine, no augmentation)"
+        + (f"; the frozen head on the same folds: {frozen:.4f}" if frozen is not None else "")
+        + (f"; fine-tuning took {seconds:.0f} s" if seconds is not None else "")
+        + ". The exported graph carries the tuned blocks, so its <code>yamnet_scores</code> come from the tuned "
+        "embedding.</p>"
+    )
 
 
 def _html(
@@ -427,6 +458,7 @@ td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}.bad{{color
 <p><b>Mean clip accuracy: {cv["mean_accuracy"]:.4f}</b> (± {cv["std_accuracy"]:.4f} over {len(cv["folds"])} folds),
 {esc(report["evaluation"]["scheme"])}. A clip's score is the {esc(report["evaluation"]["clip_score"])}; test folds use
 {esc(report["evaluation"]["test_view"])}.</p>
+{_fine_tune_note(report)}
 <p>Data: {esc(ds["root"])} ({esc(ds["format"])}), {ds["clips"]} clips, {ds["classes"]} classes:
 {esc(", ".join(f"{label} {n}" for label, n in ds["class_counts"].items()))}.</p>
 {f"<ul>{warnings}</ul>" if warnings else ""}

@@ -135,6 +135,8 @@ def build_metadata(
         meta["head"] = {k: head.info.raw[k] for k in keys if k in head.info.raw}
         if "open_set" in head.info.raw:  # the "none of my classes" decision every runtime applies
             meta["open_set"] = head.info.raw["open_set"]
+        if head.info.raw.get("fine_tune"):  # YAMNet's top blocks were tuned and are in this graph
+            meta["fine_tune"] = head.info.raw["fine_tune"]
         meta["events"] = EventRules().to_json()  # the page's live events and `predict --events`
         model_dir = source_dir or (report_path.parent if report_path else None)
         if model_dir is not None:
@@ -214,9 +216,9 @@ def _classifier_intro(metadata: dict[str, Any]) -> list[str]:
         f"A small head trained on {describe_features(metadata.get('features', []))} (per 0.96 s patch; a clip's",
         "scores are the mean over its patches), exported together with YAMNet as one graph.",
         "",
-        "## How well it does",
-        "",
     ]
+    lines += _fine_tune_lines(metadata.get("fine_tune"))
+    lines += ["## How well it does", ""]
     cv = (metadata.get("report") or {}).get("cv") or {}
     if "mean_accuracy" in cv:
         lines += [
@@ -228,6 +230,23 @@ def _classifier_intro(metadata: dict[str, Any]) -> list[str]:
     else:
         lines.append("No cross-validation was found beside the head; run `yamnet-tfjs train` to evaluate it.")
     return [*lines, ""]
+
+
+def _fine_tune_lines(fine_tune: dict[str, Any] | None) -> list[str]:
+    """The model card's warning that this graph's YAMNet is not Google's any more (``train --fine-tune``)."""
+    if not fine_tune:
+        return []
+    blocks = fine_tune.get("blocks") or []
+    span = f"blocks {blocks[0]}-{blocks[-1]}" if len(blocks) > 1 else f"block {blocks[0] if blocks else '?'}"
+    return [
+        f"**Fine-tuned YAMNet**: YAMNet's {span} were trained together with the head (`train --fine-tune`) and",
+        "their tuned weights are written into this graph. So `embeddings` and YAMNet's own `yamnet_scores` come",
+        "from the tuned network, not from Google's YAMNet: its 521 AudioSet scores move (in the research run on",
+        "ESC-50, tuning blocks 13-14 left the top AudioSet class unchanged on only 71.5 % of patches). The",
+        '"unknown" decision\'s per-class quantiles `q` were computed from these tuned scores on the training',
+        "patches, so the decision matches what this graph emits; do not use `yamnet_scores` as Google's YAMNet.",
+        "",
+    ]
 
 
 def _yamnet_usage() -> list[str]:

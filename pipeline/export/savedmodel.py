@@ -11,11 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from ..checksums import sha256_file
 from ..errors import PipelineError
-from ..layout import HEAD_KERAS, OUTPUTS, YAMNET_ONLY_OUTPUTS, ArtifactError, HeadInfo, read_head_info
+from ..layout import HEAD_KERAS, OUTPUTS, TUNED_BLOCKS, YAMNET_ONLY_OUTPUTS, ArtifactError, HeadInfo, read_head_info
 from ..tfenv import native_logs_silenced, tf
 from ..yamnet import Yamnet
 from ..yamnet.graph import FrozenYamnet, import_yamnet, patch_features, tfjs_friendly
+from ..yamnet.top import write_back
 
 
 class ExportError(PipelineError):
@@ -24,10 +28,15 @@ class ExportError(PipelineError):
 
 @dataclass
 class Head:
-    """A trained per-patch head: Keras model [N, F] -> [N, C] and its ``head.json``."""
+    """A trained per-patch head: Keras model [N, F] -> [N, C] and its ``head.json``.
+
+    ``tuned_blocks``: YAMNet's top blocks as ``train --fine-tune`` left them (``tuned_blocks.npz``); the head
+    was trained on features computed through them, so the export writes them into YAMNet's graph.
+    """
 
     model: Any
     info: HeadInfo
+    tuned_blocks: dict[str, np.ndarray] | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -60,7 +69,34 @@ def load_head(model_dir: Path) -> Head:
             f"{keras_path}: head maps {in_shape} -> {out_shape} but head.json says {info.num_features} features "
             f"({'+'.join(info.features)}) -> {len(info.labels)} labels"
         )
-    return Head(model, info)
+    return Head(model, info, _tuned_blocks(model_dir, info))
+
+
+def _tuned_blocks(model_dir: Path, info: HeadInfo) -> dict[str, np.ndarray] | None:
+    """The fine-tuned blocks head.json names (checked against its sha256), or None for a frozen-YAMNet head."""
+    ft = info.raw.get("fine_tune")
+    if not ft:
+        return None
+    path = model_dir / TUNED_BLOCKS
+    if not path.is_file():
+        raise ExportError(f"{info.path} says YAMNet's top blocks were fine-tuned, but {path} is missing: rerun train")
+    if ft.get("sha256") and sha256_file(path) != ft["sha256"]:
+        raise ExportError(f"{path} is not the file {info.path} was written with (sha256 differs): rerun train")
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+def yamnet_graph(yamnet: Yamnet, head: Head | None) -> FrozenYamnet:
+    """The YAMNet graph the export imports: TF.js-friendly, with a fine-tuned head's blocks written back.
+
+    Only constant values change (same nodes, names, shapes), so conversion, the page and parity see the
+    graph they always see.
+    """
+    frozen = tfjs_friendly(yamnet.model)
+    if head is None or head.tuned_blocks is None:
+        return frozen
+    graph_def = write_back(frozen.graph_def, frozen.output_names["embeddings"], head.tuned_blocks)
+    return FrozenYamnet(graph_def, frozen.input_name, dict(frozen.output_names))
 
 
 def _make_module(frozen: FrozenYamnet, head: Head | None) -> Any:
@@ -99,6 +135,6 @@ def save_saved_model(yamnet: Yamnet, head: Head | None, out_dir: Path) -> None:
     # Freezing runs a graph session (constant folding) and tracing runs grappler/MLIR, which log INFO lines
     # from C++ straight to stderr ("MLIR V1 optimization pass is not enabled"): keep them off the terminal.
     with native_logs_silenced():
-        module = _make_module(tfjs_friendly(yamnet.model), head)
+        module = _make_module(yamnet_graph(yamnet, head), head)
         signature = module.serve.get_concrete_function()
         tfm.saved_model.save(module, str(out_dir), signatures={"serving_default": signature})

@@ -70,6 +70,7 @@ class TaskResult:
     head: Any
     best_epochs: list[int]
     history: list[dict[str, list[float]]] = field(default_factory=list)  # per member: loss, val_loss, val_accuracy
+    tuned: Any = None  # with --fine-tune: the finetune.TunedModel whose head replaced stage 1's
 
 
 def _mix(h: Any, tf: Any) -> Any:

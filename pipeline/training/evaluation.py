@@ -10,6 +10,7 @@ results (:class:`CVResult`) are plain data that the report reads.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ class FoldResult:
     epochs: list[int]
     history: list[dict[str, list[float]]] = field(default_factory=list)
     out_of_fold: OutOfFold | None = None  # the test fold through this fold's head, for the open-set calibration
+    frozen_accuracy: float | None = None  # with --fine-tune: the stage-1 (frozen YAMNet) head's accuracy
 
 
 @dataclass
@@ -188,6 +190,13 @@ def predict_clips(head: Any, rows: Rows, clips: np.ndarray) -> tuple[np.ndarray,
     score is the mean of its patch probabilities, what the exported ``clip_scores`` computes."""
     patch_rows = rows.plain_rows(clips)
     probs = head.predict(rows.table.x[patch_rows], batch_size=4096, verbose=0)
+    return clip_means(probs, rows, clips, patch_rows)
+
+
+def clip_means(
+    probs: np.ndarray, rows: Rows, clips: np.ndarray, patch_rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`predict_clips` from patch probabilities already computed (``probs`` row-aligned with ``patch_rows``)."""
     owner = rows.table.owner[patch_rows]
     index = {c: i for i, c in enumerate(clips)}
     slot = np.array([index[o] for o in owner])
@@ -199,9 +208,15 @@ def predict_clips(head: Any, rows: Rows, clips: np.ndarray) -> tuple[np.ndarray,
 def out_of_fold(
     rows: Rows, clips: np.ndarray, truth: np.ndarray, clip_probs: np.ndarray, patch_probs: np.ndarray,
     patch_rows: np.ndarray, train_clips: np.ndarray, classes: np.ndarray | None = None,
+    yamnet: np.ndarray | None = None,
 ) -> OutOfFold:  # fmt: skip
-    """A head's test clips as the open-set calibration sees them (``truth`` in the head's class indices)."""
-    patch_yam = rows.yamnet[patch_rows]
+    """A head's test clips as the open-set calibration sees them (``truth`` in the head's class indices).
+
+    ``yamnet``: YAMNet's scores for every plain row when they are not the cached ones (a fine-tuned
+    model's tuned embedding moves them, and its export emits those, so ``q`` must be computed from them).
+    """
+    yamnet = rows.yamnet if yamnet is None else yamnet
+    patch_yam = yamnet[patch_rows]
     slot = np.searchsorted(clips, rows.table.owner[patch_rows]) if np.all(np.diff(clips) > 0) else None
     if slot is None:
         index = {c: i for i, c in enumerate(clips)}
@@ -217,16 +232,25 @@ def out_of_fold(
         patch_probs=patch_probs,
         patch_yamnet=patch_yam,
         patch_correct=patch_probs.argmax(axis=1) == patch_truth,
-        q=yamnet_quantiles(rows.yamnet[rows.plain_rows(train_clips)]),
+        q=yamnet_quantiles(yamnet[rows.plain_rows(train_clips)]),
     )
 
 
+Tuner = Callable[[Rows, list[Task], list[TaskResult]], list[Any]]
+"""Stage 2 of ``--fine-tune`` (:mod:`.finetune`): one TunedModel per task, from the engine's heads."""
+
+
 def cross_validate(
-    views: list[EmbeddingSet], cfg: TrainConfig, on_message: OnMessage = ignore, on_epoch: OnEpoch | None = None
-) -> tuple[CVResult, TaskResult]:
+    views: list[EmbeddingSet], cfg: TrainConfig, on_message: OnMessage = ignore, on_epoch: OnEpoch | None = None,
+    tuner: Tuner | None = None,
+) -> tuple[CVResult, TaskResult]:  # fmt: skip
     """Train on all folds but one and test on that one, for every fold (or ``cfg.folds``), and the final
     head on all clips: all of them side by side in one run of the engine. Returns the evaluation and the
-    final head."""
+    final head.
+
+    With a ``tuner`` (``--fine-tune``), every head the engine trained is then fine-tuned with YAMNet's top
+    blocks; each fold is scored, and the open-set decision calibrated, from the tuned model's own patch
+    probabilities and YAMNet scores, and the final result carries its TunedModel (``TaskResult.tuned``)."""
     start = time.perf_counter()
     plain = views[0]
     folds, scheme = assign_folds(plain, cfg.stratified_folds, cfg.seed)
@@ -241,19 +265,34 @@ def cross_validate(
     tasks.append(make_task(rows, np.arange(len(plain)), cfg, cfg.seed, "final"))
     on_message(f"training {len(test_folds)} fold head(s) and the final head side by side ({cfg.ensemble} members each)")
     trained = train_tasks(rows.table, tasks, cfg, on_epoch)
+    if tuner is not None:
+        for result, tuned in zip(trained, tuner(rows, tasks, trained), strict=True):
+            tuned.frozen_head = result.head
+            result.head, result.tuned = tuned.head, tuned
     results, y_true, y_pred = [], [], []
     for fold, result in zip(test_folds, trained, strict=False):
         test, train = np.flatnonzero(folds == fold), np.flatnonzero(folds != fold)
-        clip_probs, patch_probs, patch_rows = predict_clips(result.head, rows, test)
+        if result.tuned is None:
+            clip_probs, patch_probs, patch_rows = predict_clips(result.head, rows, test)
+        else:
+            patch_rows = rows.plain_rows(test)
+            clip_probs, patch_probs, patch_rows = clip_means(result.tuned.probs[patch_rows], rows, test, patch_rows)
         truth = plain.labels[test]
         pred = clip_probs.argmax(axis=1)
         acc = float((pred == truth).mean())
         patch_acc = float((patch_probs.argmax(axis=1) == rows.table.y[patch_rows]).mean())
-        oof = out_of_fold(rows, test, truth, clip_probs, patch_probs, patch_rows, train)
+        tuned_yamnet = None if result.tuned is None else result.tuned.yamnet
+        oof = out_of_fold(rows, test, truth, clip_probs, patch_probs, patch_rows, train, yamnet=tuned_yamnet)
         results.append(FoldResult(fold, acc, patch_acc, result.best_epochs, result.history, oof))
+        if result.tuned is not None:  # stage 1 on the same fold, for the report's comparison only
+            frozen_probs = predict_clips(result.tuned.frozen_head, rows, test)[0]
+            results[-1].frozen_accuracy = float((frozen_probs.argmax(axis=1) == truth).mean())
         y_true.append(truth)
         y_pred.append(pred)
-        on_message(f"fold {fold}: clip accuracy {acc:.3f} (patch {patch_acc:.3f}, best epochs {result.best_epochs})")
+        frozen = results[-1].frozen_accuracy
+        tuned_note = "" if frozen is None else f", fine-tuned; frozen head {frozen:.3f}"
+        epochs = result.best_epochs
+        on_message(f"fold {fold}: clip accuracy {acc:.3f} (patch {patch_acc:.3f}, best epochs {epochs}{tuned_note})")
     cv = CVResult(results, np.concatenate(y_true), np.concatenate(y_pred), plain.label_names, scheme,
                   time.perf_counter() - start)  # fmt: skip
     return cv, trained[-1]

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..atomic import staged
+from ..checksums import sha256_file
 from ..constants import FEATURE_WIDTHS, PATCH_HOP_SECONDS, PATCH_WINDOW_SECONDS, SAMPLE_RATE
 from ..datasets import Dataset
 from ..embeddings import EmbeddingSet, embed_dataset
@@ -31,6 +32,7 @@ from ..layout import (
     HEAD_KERAS,
     MARKER,
     TRAIN_ARTIFACTS,
+    TUNED_BLOCKS,
     check_output_dir,
     marker_text,
 )
@@ -39,7 +41,7 @@ from ..tfenv import tf
 from ..yamnet import Yamnet
 from .engine import OnEpoch
 from .evaluation import CVResult, assign_folds, check_duplicates, cross_validate
-from .head import TrainConfig, cfg_dict, head_fingerprint
+from .head import FINE_TUNE_FIELDS, TrainConfig, cfg_dict, head_fingerprint
 from .openset_study import open_set_study
 
 
@@ -114,16 +116,18 @@ def train(
     for message in data_warnings:
         say(f"warning: {message}")
 
-    cv, final = cross_validate(views, cfg, say, on_epoch)
+    tuner, fine_tune_info = _tuner(plain, yamnet, cfg, say) if cfg.fine_tune else (None, None)
+    cv, final = cross_validate(views, cfg, say, on_epoch, tuner=tuner)
     say(
         f"cross-validation ({cv.scheme}): mean clip accuracy {cv.mean_accuracy:.4f} "
-        f"({cv.seconds:.1f} s, final head included)"
+        f"({cv.seconds:.1f} s, final head included{', fine-tuned' if cfg.fine_tune else ''})"
     )
     everything = np.arange(len(plain))
+    # q is "what YAMNet's scores on the training patches never reach": with tuned blocks the export emits
+    # the tuned scores, so q comes from those too (cross_validate did the same per fold)
+    final_yamnet = plain.patch_table(everything, ("yamnet_scores",))[0] if final.tuned is None else final.tuned.yamnet
     open_set = calibrate(
-        [f.out_of_fold for f in cv.folds if f.out_of_fold is not None],
-        plain.patch_table(everything, ("yamnet_scores",))[0],
-        budget=cfg.reject_budget,
+        [f.out_of_fold for f in cv.folds if f.out_of_fold is not None], final_yamnet, budget=cfg.reject_budget
     )
     cal = open_set.calibration
     say(
@@ -135,12 +139,20 @@ def train(
     study_seconds = time.perf_counter() - study_start
 
     head = final.head
-    fingerprint = head_fingerprint(head, plain.label_names, cfg.features, open_set.to_json())
+    blocks = final.tuned.blocks if final.tuned is not None else None
+    fingerprint = head_fingerprint(head, plain.label_names, cfg.features, open_set.to_json(), blocks)
     keep_export = _previous_fingerprint(out_dir) == fingerprint
     stale = [] if keep_export else [n for n in (*EXPORT_ARTIFACTS, *DERIVED_FROM_EXPORT) if (out_dir / n).exists()]
     replaced = TRAIN_ARTIFACTS + (MARKER,) + (() if keep_export else EXPORT_ARTIFACTS + DERIVED_FROM_EXPORT)
     with staged(out_dir, replaced) as stage:
-        save_head(stage, head, plain.label_names, cfg.features, yamnet, cfg.seed, inputs_hash(plain), open_set)
+        if final.tuned is not None:
+            assert fine_tune_info is not None
+            fine_tune_info["final_seconds"] = round(final.tuned.seconds, 2)
+            fine_tune_info["final_loss_curve"] = [round(v, 4) for v in final.tuned.curve]
+        save_head(
+            stage, head, plain.label_names, cfg.features, yamnet, cfg.seed, inputs_hash(plain), open_set,
+            tuned_blocks=blocks, fine_tune=fine_tune_info,
+        )  # fmt: skip
         (stage / MARKER).write_text(marker_text("classifier"))
         timing = {
             "embed_seconds": round(embed_seconds, 2),
@@ -148,9 +160,12 @@ def train(
             "open_set_study_seconds": round(study_seconds, 2),
             "total_seconds": round(time.perf_counter() - started, 2),
         }
+        if fine_tune_info is not None:
+            timing["fine_tune_block_inputs_seconds"] = fine_tune_info["block_inputs_seconds"]
+            timing["fine_tune_seconds"] = round(sum(f.seconds for f in fine_tune_info.pop("_models")), 2)
         report = write_report(
             stage, dataset, plain, cv, cfg_dict(cfg), timing, final.best_epochs, final.history,
-            warnings=data_warnings, open_set=open_set, study=study,
+            warnings=data_warnings, open_set=open_set, study=study, fine_tune=fine_tune_info,
         )  # fmt: skip
     if stale:
         say(
@@ -162,6 +177,40 @@ def train(
     return TrainResult(out_dir, cv, report)
 
 
+def _tuner(
+    plain: EmbeddingSet, yamnet: Yamnet, cfg: TrainConfig, say: OnMessage
+) -> tuple[Callable[..., list[Any]], dict[str, Any]]:
+    """Stage 2 of ``--fine-tune`` for :func:`cross_validate`, and the record of it for head.json and the report.
+
+    The block inputs are computed here, once per clip, before the engine runs (the engine's heads are
+    then tuned one task after another by :mod:`.finetune`).
+    """
+    from .finetune import block_inputs, first_block, tune_all
+
+    first = first_block(cfg)
+    inputs = block_inputs(plain, yamnet, first, say)
+    info: dict[str, Any] = {
+        "blocks": list(range(first, 15)),
+        "file": TUNED_BLOCKS,
+        "recipe": {k: getattr(cfg, k) for k in FINE_TUNE_FIELDS if k != "fine_tune"},
+        "block_inputs_seconds": round(inputs.seconds, 2),
+        "note": "YAMNet's blocks listed here were tuned with the head; the export writes them into the graph, so "
+        "its yamnet_scores come from the tuned embedding (not Google's YAMNet any more)",
+    }
+
+    def tune(rows: Any, tasks: list[Any], trained: list[Any]) -> list[Any]:
+        models = tune_all(rows.table, tasks, trained, inputs, cfg, rows.plain_count, say)
+        info["_models"] = models
+        info["tasks"] = [
+            {"name": t.name, "seconds": round(m.seconds, 2), "loss_curve": [round(v, 4) for v in m.curve],
+             "init_max_prob_diff": float(f"{m.init_diff:.3g}")}
+            for t, m in zip(tasks, models, strict=True)
+        ]  # fmt: skip
+        return models
+
+    return tune, info
+
+
 def save_head(
     folder: Path,
     head: Any,
@@ -171,11 +220,15 @@ def save_head(
     seed: int,
     trained_on: str,
     open_set: OpenSet | None = None,
+    tuned_blocks: dict[str, np.ndarray] | None = None,
+    fine_tune: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``head.keras`` and its contract ``head.json`` (docs/contracts.md) into ``folder``; returns the JSON.
 
     ``trained_on`` is a hash of what the head saw (:func:`inputs_hash`); the weights' fingerprint lets a
-    later ``train`` tell whether an export made from this head is still valid.
+    later ``train`` tell whether an export made from this head is still valid. With ``tuned_blocks``
+    (``--fine-tune``) they go to ``tuned_blocks.npz`` and head.json's ``fine_tune`` says so (``fine_tune``:
+    what was tuned, how, and the file's sha256): the head only means what it says with those blocks.
     """
     head.save(folder / HEAD_KERAS)
     info = {
@@ -190,8 +243,16 @@ def save_head(
         "seed": seed,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "inputs_hash": trained_on,
-        "weights_sha256": head_fingerprint(head, labels, features, open_set.to_json() if open_set else None),
+        "weights_sha256": head_fingerprint(
+            head, labels, features, open_set.to_json() if open_set else None, tuned_blocks
+        ),
     }
+    if tuned_blocks is not None:
+        np.savez(folder / TUNED_BLOCKS, **tuned_blocks)
+        info["fine_tune"] = {
+            **{k: v for k, v in (fine_tune or {}).items() if not k.startswith("_")},
+            "sha256": sha256_file(folder / TUNED_BLOCKS),
+        }
     if open_set is not None:
         info["open_set"] = open_set.to_json()
     (folder / HEAD_JSON).write_text(json.dumps(info, indent=2) + "\n")

@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from ..constants import FEATURE_ORDER
+from ..errors import ModelLoadError
 from ..tfenv import tf
-from .graph import first_conv_input, freeze_yamnet, patch_features
+from .graph import FrozenYamnet, first_conv_input, freeze_yamnet, patch_features
 from .model import Yamnet
 
 
@@ -82,23 +83,32 @@ def make_runner(yamnet: Yamnet) -> PatchRunner:
 
 
 def _split(yamnet: Yamnet) -> tuple[Callable, Callable, tuple[str, ...]]:
-    tfm = tf()
     frozen = freeze_yamnet(yamnet.model)  # the same frozen graph the export rewrites
-    graph_def = frozen.graph_def
+    names = tuple(f for f in FEATURE_ORDER if f in ("embeddings", "yamnet_scores") or f in frozen.output_names)
+    front, net = split_graph(frozen, lambda outputs: [patch_features(outputs, [name]) for name in names])
+    return front, net, names
+
+
+def split_graph(frozen: FrozenYamnet, fetch: Callable[[dict[str, Any]], list[Any]]) -> tuple[Callable, Callable]:
+    """``(front(waveform) -> patches, net(patches) -> fetch(outputs))``: ``frozen`` cut at its first convolution.
+
+    ``fetch`` maps the graph's named outputs (:attr:`FrozenYamnet.output_names`) to the tensors ``net`` returns.
+    """
+    tfm = tf()
+    graph_def = tfm.compat.v1.GraphDef()
+    graph_def.CopyFrom(frozen.graph_def)
     for node in graph_def.node:  # control edges only ordered variable reads; the variables are constants now
         inputs = [i for i in node.input if not i.startswith("^")]
         del node.input[:]
         node.input.extend(inputs)
     patches_name = first_conv_input(graph_def)
     keys = list(frozen.output_names)
-    names = tuple(f for f in FEATURE_ORDER if f in ("embeddings", "yamnet_scores") or f in frozen.output_names)
 
     def _import() -> list[Any]:
         tensors = tfm.compat.v1.import_graph_def(
             graph_def, name="", return_elements=[frozen.output_names[k] for k in keys]
         )
-        outputs = dict(zip(keys, tensors, strict=True))
-        return [patch_features(outputs, [name]) for name in names]
+        return fetch(dict(zip(keys, tensors, strict=True)))
 
     wrapped = tfm.compat.v1.wrap_function(_import, [])
     graph = wrapped.graph
@@ -106,4 +116,18 @@ def _split(yamnet: Yamnet) -> tuple[Callable, Callable, tuple[str, ...]]:
         feeds=[graph.get_tensor_by_name(frozen.input_name)], fetches=graph.get_tensor_by_name(patches_name)
     )
     net = wrapped.prune(feeds=[graph.get_tensor_by_name(patches_name)], fetches=wrapped.outputs)
-    return front, net, names
+    return front, net
+
+
+def block_runner(yamnet: Yamnet, layer: str) -> tuple[PatchRunner, FrozenYamnet]:
+    """A runner whose network returns block ``layer``'s raw output map (``"layer12"`` -> ``{"maps": [B, 6, 4, 512]}``),
+    and the frozen graph it cut: what ``train --fine-tune`` feeds its tuned blocks.
+
+    Raises:
+        ModelLoadError: the graph does not have YAMNet's block structure.
+    """
+    frozen = freeze_yamnet(yamnet.model)
+    if layer not in frozen.output_names:
+        raise ModelLoadError(f"this YAMNet graph does not have YAMNet's block structure: no {layer}")
+    front, net = split_graph(frozen, lambda outputs: [outputs[layer]])
+    return PatchRunner(front, net, yamnet, batched=True, feature_names=("maps",)), frozen
