@@ -91,3 +91,24 @@ def exported(classifier_export):
     from pipeline.predict import load_exported
 
     return load_exported(classifier_export)
+
+
+SLICE_CLASSES = ["dog", "rain", "crying_baby", "clock_tick"]
+"""The training tests' slice: 4 well-separated ESC-50 classes, folds 1-2 (64 clips)."""
+
+QUICK_TRAIN = {"max_epochs": 15, "patience": 4}
+"""TrainConfig overrides that keep the training tests quick."""
+
+
+@pytest.fixture(scope="session")
+def slice_set():
+    """The training tests' data set (test_train, test_finetune)."""
+    from pipeline.datasets import load_dataset
+
+    return load_dataset(ESC50_DIR).subset(classes=SLICE_CLASSES, folds=[1, 2])
+
+
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory):
+    """One embedding cache for the training tests: the slice is embedded once per session."""
+    return tmp_path_factory.mktemp("cache")

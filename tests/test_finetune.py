@@ -15,25 +15,13 @@ from typer.testing import CliRunner
 from pipeline.audio import load_audio
 from pipeline.cli import app
 from pipeline.constants import DEFAULT_FEATURES
-from pipeline.datasets import load_dataset
 from pipeline.embeddings import embed_dataset
 from pipeline.training import TrainConfig, train
 from pipeline.training.head import cfg_dict
-from tests.conftest import ESC50_DIR
+from tests.conftest import ESC50_DIR, QUICK_TRAIN
 from tests.support import max_diff
 
-CLASSES = ["dog", "rain", "crying_baby", "clock_tick"]
-QUICK = {"max_epochs": 15, "patience": 4}
-
-
-@pytest.fixture(scope="module")
-def slice_set():
-    return load_dataset(ESC50_DIR).subset(classes=CLASSES, folds=[1, 2])
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
+QUICK = QUICK_TRAIN
 
 
 def _cfg(**kw) -> TrainConfig:

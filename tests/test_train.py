@@ -18,20 +18,9 @@ from pipeline.embeddings import embed_dataset
 from pipeline.errors import DatasetError
 from pipeline.training import TrainConfig, train
 from pipeline.training.evaluation import predict_clips, rows_of
-from tests.conftest import ESC50_DIR, esc50_clips_of
+from tests.conftest import ESC50_DIR, QUICK_TRAIN, SLICE_CLASSES, esc50_clips_of
 
-CLASSES = ["dog", "rain", "crying_baby", "clock_tick"]
-QUICK = {"max_epochs": 15, "patience": 4}
-
-
-@pytest.fixture(scope="module")
-def slice_set():
-    return load_dataset(ESC50_DIR).subset(classes=CLASSES, folds=[1, 2])
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
+CLASSES, QUICK = SLICE_CLASSES, QUICK_TRAIN
 
 
 @pytest.fixture(scope="module")
