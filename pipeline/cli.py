@@ -204,6 +204,20 @@ def _load_data(
     return dataset, cache_dir
 
 
+def _load_background(folder: Path | None, dataset):
+    """``--background``'s set (None without it): its file count, and every skipped file by name."""
+    if folder is None:
+        return None
+    from .background import load_background
+    from .console import warn
+
+    background = load_background(folder, dataset.root, dataset.labels)
+    info(f"{background.root} (background): {len(background.clips)} files")
+    for path, problem in background.skipped:
+        warn(f"skipped {path}: {problem}")
+    return background
+
+
 def _int_list(text: str | None) -> list[int] | None:
     if not text:
         return None
@@ -364,6 +378,17 @@ EpochsOption = Annotated[
         "--epochs", min=1, help="Epoch cap (default 20; the learning rate decays to 0 by then).", show_default=False
     ),
 ]
+BackgroundOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--background",
+        help="A folder of sounds that are none of the classes (speech, room noise, music; any depth, outside "
+        "--data). The head learns them as an extra class it then leaves out, which trains the 'unknown' "
+        "decision, and the report shows false alarms per hour of this audio (each fold's files judged by the "
+        "head that never saw them).",
+        show_default=False,
+    ),
+]
 RejectBudgetOption = Annotated[
     float,
     typer.Option(
@@ -498,6 +523,7 @@ def train(
     folds: TestFoldsOption = None,
     epochs: EpochsOption = None,
     reject_budget: RejectBudgetOption = 0.02,
+    background: BackgroundOption = None,
     with_scores: WithScoresOption = False,
     layers: LayersOption = DEFAULT_LAYERS,
     ensemble: EnsembleOption = None,
@@ -519,9 +545,18 @@ def train(
             seed, epochs, with_scores, layers, ensemble, hidden, shifted, folds, reject_budget, fine_tune, tune_blocks
         )
         model = load_yamnet(yamnet)
+        bg = _load_background(background, dataset)
         with _work_bars() as (on_progress, on_epoch):
             result = run_training(
-                dataset, model, out, cfg, cache_dir, on_message=info, on_progress=on_progress, on_epoch=on_epoch
+                dataset,
+                model,
+                out,
+                cfg,
+                cache_dir,
+                on_message=info,
+                on_progress=on_progress,
+                on_epoch=on_epoch,
+                background=bg,
             )
     cv = result.report["cv"]
     info(f"clip accuracy per fold {cv['fold_accuracy']}, mean {cv['mean_accuracy']:.4f}")
@@ -794,6 +829,7 @@ def run(
     folds: TestFoldsOption = None,
     epochs: EpochsOption = None,
     reject_budget: RejectBudgetOption = 0.02,
+    background: BackgroundOption = None,
     with_scores: WithScoresOption = False,
     layers: LayersOption = DEFAULT_LAYERS,
     ensemble: EnsembleOption = None,
@@ -832,9 +868,19 @@ def run(
             until=until,
         )
         model = load_yamnet(yamnet)
+        bg = _load_background(background, dataset)
         with _work_bars() as (on_progress, on_epoch):
             result = run_pipeline(
-                dataset, model, out, cfg, cache_dir, options, _stage_lines, on_progress=on_progress, on_epoch=on_epoch
+                dataset,
+                model,
+                out,
+                cfg,
+                cache_dir,
+                options,
+                _stage_lines,
+                on_progress=on_progress,
+                on_epoch=on_epoch,
+                background=bg,
             )
     _print_headline(result)
     if not result.ok:

@@ -53,8 +53,12 @@ def write_report(
     open_set: OpenSet | None = None,
     study: dict[str, Any] | None = None,
     fine_tune: dict[str, Any] | None = None,
+    background: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write report.json, report.html, confusion.png and curves.png into ``out_dir``; return the JSON.
+
+    ``background``: with ``--background``, its false alarms (:func:`pipeline.background.false_alarms`); the
+    data set's counts are then the user's classes only (``plain`` also holds the background clips).
 
     ``warnings`` are training's findings about the data (duplicates, classes in one fold only), shown
     beside the data set's own warnings. ``fine_tune``: what ``--fine-tune`` tuned and how (the CV numbers
@@ -63,15 +67,14 @@ def write_report(
     labels = cv.label_names
     m = cv.confusion()
     accs = [f.accuracy for f in cv.folds]
+    counts = np.bincount(plain.labels, minlength=len(plain.label_names))[: len(labels)]
     report = {
         "dataset": {
             "root": str(Path(dataset.root).resolve()),  # absolute: `parity` may run from another folder
             "format": dataset.kind,
-            "clips": len(plain),
+            "clips": int(counts.sum()),
             "classes": len(labels),
-            "class_counts": {
-                label: int(n) for label, n in zip(labels, np.bincount(plain.labels, minlength=len(labels)), strict=True)
-            },
+            "class_counts": {label: int(n) for label, n in zip(labels, counts, strict=True)},
             "skipped": [{"path": str(p), "problem": why} for p, why in plain.skipped],
             "warnings": [*dataset.warnings, *(warnings or [])],
         },
@@ -92,6 +95,7 @@ def write_report(
             "confusion_matrix": m.tolist(),
         },
         "final": {"epochs": final_epochs, "clips": len(plain)},
+        "background": background,
         "decision": open_set.to_json() | {"q": "in head.json"} if open_set else None,
         "open_set": study,
         "config": config,
@@ -376,7 +380,29 @@ def _open_set_section(report: dict[str, Any]) -> str:
         )
     elif study:
         lines.append(f"<p class=small>No held-out-class study: {esc(study.get('skipped', ''))}.</p>")
+    lines.append(_background_section(report.get("background")))
     return "\n".join(lines)
+
+
+def _background_section(bg: dict[str, Any] | None) -> str:
+    """With ``--background``: false alarms of the shipped decision on background audio no head saw."""
+    if not bg or not bg.get("files"):
+        return ""
+    top = ", ".join(f"{html.escape(k)} {v}" for k, v in bg.get("top_classes", {}).items()) or "none"
+    rules = bg.get("rules", {})
+    rows = [
+        ("false alarms per hour of background audio", f"{bg['false_alarms_per_hour']:.1f}"),
+        ("events fired / background audio", f"{bg['events']} in {bg['hours'] * 60:.1f} min ({bg['files']} files)"),
+        ("background files named as a class (whole file)", f"{bg['files_named']:.1%}"),
+        ("background windows named as a class (live, silence excluded)", f"{bg['windows_named']:.1%}"),
+        ("classes that fired most", top),
+    ]
+    return (
+        "<h3>Background set: false alarms</h3>\n"
+        f"<p>{bg.get('clips', bg['files'])} background clips were learned as an extra class the exported head leaves "
+        "out. Each fold's background files went through the head that never saw them, window by window as the live "
+        f"page does (an event needs {rules.get('on_windows', '?')} windows in a row):</p>\n" + _table(rows)
+    )
 
 
 def _timing_rows(timing: dict[str, float]) -> list[tuple[str, str]]:

@@ -213,8 +213,11 @@ def run_pipeline(
     on_message: OnMessage = ignore,
     on_progress: OnProgress | None = None,
     on_epoch: OnProgress | None = None,
+    background: Dataset | None = None,
 ) -> RunResult:
-    """Run every stage that is out of date for ``dataset`` into ``out_dir`` (``exported/NAME``)."""
+    """Run every stage that is out of date for ``dataset`` into ``out_dir`` (``exported/NAME``).
+
+    ``background``: ``--background``'s set (:mod:`pipeline.background`), part of the train stage's inputs."""
     from .export import export_model
     from .js.site import build_site
     from .parity import run_parity
@@ -251,10 +254,21 @@ def run_pipeline(
     head_files = [out / HEAD_KERAS, out / HEAD_JSON, out / REPORT_JSON]
     stage(
         "train",
-        lambda: _sha([dataset_hash(dataset), cfg_dict(train_config), yamnet.identity, code_hash("train")]),
+        lambda: _sha(
+            [dataset_hash(dataset), cfg_dict(train_config), yamnet.identity, code_hash("train")]
+            + ([dataset_hash(background)] if background is not None else [])
+        ),
         head_files,
         lambda: train(
-            dataset, yamnet, out, train_config, cache_dir, on_message=say, on_progress=on_progress, on_epoch=on_epoch
+            dataset,
+            yamnet,
+            out,
+            train_config,
+            cache_dir,
+            on_message=say,
+            on_progress=on_progress,
+            on_epoch=on_epoch,
+            background=background,
         ),
     )
     stage(

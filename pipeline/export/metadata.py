@@ -135,6 +135,8 @@ def build_metadata(
         meta["head"] = {k: head.info.raw[k] for k in keys if k in head.info.raw}
         if "open_set" in head.info.raw:  # the "none of my classes" decision every runtime applies
             meta["open_set"] = head.info.raw["open_set"]
+        if head.info.raw.get("background"):  # trained with --background: the scores sum to less than one
+            meta["background"] = head.info.raw["background"]
         if head.info.raw.get("fine_tune"):  # YAMNet's top blocks were tuned and are in this graph
             meta["fine_tune"] = head.info.raw["fine_tune"]
         meta["events"] = EventRules().to_json()  # the page's live events and `predict --events`
@@ -218,6 +220,7 @@ def _classifier_intro(metadata: dict[str, Any]) -> list[str]:
         "",
     ]
     lines += _fine_tune_lines(metadata.get("fine_tune"))
+    lines += _background_lines(metadata.get("background"))
     lines += ["## How well it does", ""]
     cv = (metadata.get("report") or {}).get("cv") or {}
     if "mean_accuracy" in cv:
@@ -245,6 +248,20 @@ def _fine_tune_lines(fine_tune: dict[str, Any] | None) -> list[str]:
         "ESC-50, tuning blocks 13-14 left the top AudioSet class unchanged on only 71.5 % of patches). The",
         '"unknown" decision\'s per-class quantiles `q` were computed from these tuned scores on the training',
         "patches, so the decision matches what this graph emits; do not use `yamnet_scores` as Google's YAMNet.",
+        "",
+    ]
+
+
+def _background_lines(background: dict[str, Any] | None) -> list[str]:
+    """With ``train --background``: why the class scores sum to less than one, and the false alarms measured."""
+    if not background:
+        return []
+    rate = background.get("false_alarms_per_hour")
+    measured = f" Out-of-fold background audio fired {rate:.1f} false events per hour (report.html)." if rate is not None else ""
+    return [
+        f"**Background set**: the head also learned {background.get('clips', '?')} clips of sounds that are none of",
+        "these classes (`train --background`) as one more class, which this export leaves out: `clip_scores` sum to",
+        'less than one, and the rest is "none of these", which raises the unknown decision\'s doubt.' + measured,
         "",
     ]
 
@@ -300,7 +317,8 @@ def _classifier_usage() -> list[str]:
         "",
         "## Unknown sounds and events",
         "",
-        'The head always spreads its probability over your classes; `metadata.json["open_set"]` adds the decision',
+        "The head spreads its probability over your classes (with a background set, only part of it: see above);",
+        '`metadata.json["open_set"]` adds the decision',
         '"none of my classes": `score = (1 - max(clip_scores)) + weight * max_j(mean(yamnet_scores)_j - q_j)`,',
         "unknown when the score is above `threshold_clip` (a whole file) or `threshold_window` (one live window).",
         "The thresholds were calibrated on out-of-fold predictions to cost at most `budget` of known-class",

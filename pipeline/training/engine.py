@@ -61,6 +61,7 @@ class Task:
     var: np.ndarray  # [F]
     seed: int
     classes: np.ndarray  # the class indices this head outputs, in order (all of them normally)
+    sink: bool = False  # the last of ``classes`` is a background set's sink: trained, dropped from the head
 
 
 @dataclass
@@ -290,7 +291,8 @@ def train_tasks(table: Table, tasks: list[Task], cfg: TrainConfig, on_epoch: OnE
                 members.append([weights[0][:, task.classes], weights[1][task.classes]])
             else:
                 members.append([weights[0], weights[1], weights[2][:, task.classes], weights[3][task.classes]])
-        head = build_head(task.mean, task.var, len(task.classes), cfg, members)
+        keep = len(task.classes) - 1 if task.sink else None
+        head = build_head(task.mean, task.var, len(task.classes), cfg, members, keep)
         history = [
             {k: [float(v) for v in out["history"][k][:, j]] for k in ("loss", "val_loss", "val_accuracy")} for j in ids
         ]

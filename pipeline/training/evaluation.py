@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..background import BackgroundFold, known_names, sink_index
 from ..embeddings import EmbeddingSet
 from ..errors import DatasetError
 from ..events import OnMessage, ignore
@@ -33,6 +34,7 @@ class FoldResult:
     history: list[dict[str, list[float]]] = field(default_factory=list)
     out_of_fold: OutOfFold | None = None  # the test fold through this fold's head, for the open-set calibration
     frozen_accuracy: float | None = None  # with --fine-tune: the stage-1 (frozen YAMNet) head's accuracy
+    background: BackgroundFold | None = None  # with --background: this fold's background through this head
 
 
 @dataclass
@@ -171,7 +173,10 @@ def rows_of(views: list[EmbeddingSet], features: tuple[str, ...]) -> Rows:
 
 def make_task(rows: Rows, clips: np.ndarray, cfg: TrainConfig, seed: int, name: str,
               classes: np.ndarray | None = None) -> Task:  # fmt: skip
-    """A head trained on ``clips`` (all views), early-stopped on a stratified hold-out of them (plain view only)."""
+    """A head trained on ``clips`` (all views), early-stopped on a stratified hold-out of them (plain view only).
+
+    With a background set (:mod:`pipeline.background`) its sink class, when among ``classes``, goes last and
+    is dropped from the saved head."""
     labels = rows.views[0].labels
     held = stratified_holdout(labels[clips], cfg.validation_fraction, np.random.default_rng(seed))
     if not held.any() or held.all():
@@ -182,7 +187,11 @@ def make_task(rows: Rows, clips: np.ndarray, cfg: TrainConfig, seed: int, name: 
     train_rows, val_rows = rows.train_rows(clips[~held]), rows.plain_rows(clips[held])
     mean, var = normalization(rows.table.x[train_rows], cfg.features)
     classes = np.arange(rows.table.n_classes) if classes is None else np.asarray(classes)
-    return Task(name, train_rows, val_rows, mean, var, seed, classes)
+    sink = sink_index(rows.views[0])
+    has_sink = sink is not None and sink in classes
+    if has_sink:
+        classes = np.append(classes[classes != sink], sink)
+    return Task(name, train_rows, val_rows, mean, var, seed, classes, has_sink)
 
 
 def predict_clips(head: Any, rows: Rows, clips: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -248,6 +257,10 @@ def cross_validate(
     head on all clips: all of them side by side in one run of the engine. Returns the evaluation and the
     final head.
 
+    With a background set (``views`` from :func:`pipeline.background.with_background`) every head also learns
+    the sink class; accuracy, the confusion and the open-set calibration count the user's classes only, and
+    each fold's background clips are kept (``FoldResult.background``) for the false-alarm count.
+
     With a ``tuner`` (``--fine-tune``), every head the engine trained is then fine-tuned with YAMNet's top
     blocks; each fold is scored, and the open-set decision calibrated, from the tuned model's own patch
     probabilities and YAMNet scores, and the final result carries its TunedModel (``TaskResult.tuned``)."""
@@ -270,8 +283,10 @@ def cross_validate(
             tuned.frozen_head = result.head
             result.head, result.tuned = tuned.head, tuned
     results, y_true, y_pred = [], [], []
+    sink = sink_index(plain)
+    is_known = plain.labels != sink if sink is not None else np.ones(len(plain), bool)
     for fold, result in zip(test_folds, trained, strict=False):
-        test, train = np.flatnonzero(folds == fold), np.flatnonzero(folds != fold)
+        test, train = np.flatnonzero((folds == fold) & is_known), np.flatnonzero((folds != fold) & is_known)
         if result.tuned is None:
             clip_probs, patch_probs, patch_rows = predict_clips(result.head, rows, test)
         else:
@@ -284,6 +299,9 @@ def cross_validate(
         tuned_yamnet = None if result.tuned is None else result.tuned.yamnet
         oof = out_of_fold(rows, test, truth, clip_probs, patch_probs, patch_rows, train, yamnet=tuned_yamnet)
         results.append(FoldResult(fold, acc, patch_acc, result.best_epochs, result.history, oof))
+        background = np.flatnonzero((folds == fold) & ~is_known)
+        if len(background):
+            results[-1].background = background_fold(result.head, rows, background, train)
         if result.tuned is not None:  # stage 1 on the same fold, for the report's comparison only
             frozen_probs = predict_clips(result.tuned.frozen_head, rows, test)[0]
             results[-1].frozen_accuracy = float((frozen_probs.argmax(axis=1) == truth).mean())
@@ -293,9 +311,28 @@ def cross_validate(
         tuned_note = "" if frozen is None else f", fine-tuned; frozen head {frozen:.3f}"
         epochs = result.best_epochs
         on_message(f"fold {fold}: clip accuracy {acc:.3f} (patch {patch_acc:.3f}, best epochs {epochs}{tuned_note})")
-    cv = CVResult(results, np.concatenate(y_true), np.concatenate(y_pred), plain.label_names, scheme,
+    cv = CVResult(results, np.concatenate(y_true), np.concatenate(y_pred), known_names(plain), scheme,
                   time.perf_counter() - start)  # fmt: skip
     return cv, trained[-1]
+
+
+def unseen_background(head: Any, views: EmbeddingSet, features: tuple[str, ...]) -> BackgroundFold:
+    """Every background clip of ``views`` (:func:`~pipeline.background.with_background`) through a ``head``
+    trained without them, ``q`` from all the known clips: the same false-alarm count for a head that never had
+    a background set (bench/bench_background.py's baseline row)."""
+    sink = sink_index(views)
+    if sink is None:
+        raise DatasetError("no background clips to judge")
+    rows = rows_of([views], features)
+    return background_fold(head, rows, np.flatnonzero(views.labels == sink), np.flatnonzero(views.labels != sink))
+
+
+def background_fold(head: Any, rows: Rows, clips: np.ndarray, known_train: np.ndarray) -> BackgroundFold:
+    """A fold's background ``clips`` through ``head`` (which never saw them); ``q`` from its known training clips."""
+    clip_probs, patch_probs, patch_rows = predict_clips(head, rows, clips)
+    nowhere = np.full(len(clips), -1)
+    oof = out_of_fold(rows, clips, nowhere, clip_probs, patch_probs, patch_rows, known_train)
+    return BackgroundFold(oof, clips, rows.table.owner[patch_rows])
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:

@@ -106,13 +106,18 @@ def _keras() -> Any:
 
 
 def build_head(
-    mean: np.ndarray, var: np.ndarray, n_classes: int, cfg: TrainConfig, member_weights: list[list[np.ndarray]]
-) -> Any:
+    mean: np.ndarray, var: np.ndarray, n_classes: int, cfg: TrainConfig, member_weights: list[list[np.ndarray]],
+    keep: int | None = None,
+) -> Any:  # fmt: skip
     """The contract's per-patch head with trained weights: Input -> Normalization -> members -> Average.
 
     Each member is Dropout -> Dense(hidden, relu) -> Dropout -> Dense(C, softmax) (or one Dense for a
     linear probe, ``hidden=0``); standard layers only, so the export loads it without custom objects.
     ``member_weights``: per member, the Dense layers' [kernel, bias, ...] in order.
+
+    ``keep``: output only the first ``keep`` classes (a background set's sink class is the last one,
+    :mod:`pipeline.background`): a fixed 0/1 selection Dense (``known_classes``), still a standard layer, so
+    the graph, TF.js and parity need nothing new; the kept probabilities then sum to less than one.
     """
     keras = _keras()
     n_features = len(mean)
@@ -134,6 +139,10 @@ def build_head(
     z = keras.layers.Normalization(mean=mean, variance=var, name="normalize")(inp)
     outs = [member(z) for member in members]
     out = outs[0] if len(outs) == 1 else keras.layers.Average(name="ensemble_mean")(outs)
+    if keep is not None and keep < n_classes:
+        select = keras.layers.Dense(keep, use_bias=False, trainable=False, name="known_classes")
+        out = select(out)
+        select.set_weights([np.eye(n_classes, keep, dtype=np.float32)])
     return keras.Model(inp, out, name="head")
 
 

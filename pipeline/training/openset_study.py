@@ -10,7 +10,9 @@ head and the decision. Reported (``report.json["open_set"]``, fractions): AUROC 
 the known-class accuracy with rejection (a rejected known clip counts as wrong) and without, the share of
 unknown clips rejected, and the same AUROC for the maximum probability alone (the baseline); the same for
 single windows (one patch).
-All heads of the study train side by side in one run of the engine.
+All heads of the study train side by side in one run of the engine. With a background set, every head
+learns it as the shipped head does (the sink class, from its training folds); it is never held out and
+never among the test clips.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..background import sink_index
 from ..embeddings import EmbeddingSet
 from ..events import OnMessage, ignore
 from ..openset import UNKNOWN, auroc, calibrate, scores
@@ -51,7 +54,8 @@ def open_set_study(
 ) -> dict[str, Any]:
     """The held-out-class study (see the module docstring); ``{"skipped": reason}`` when the data cannot say."""
     plain = views[0]
-    n_classes = len(plain.label_names)
+    sink = sink_index(plain)
+    n_classes = len(plain.label_names) - (sink is not None)
     if n_classes < MIN_CLASSES:
         return {"skipped": f"{n_classes} classes: holding a fifth out needs at least {MIN_CLASSES}"}
     folds, _ = assign_folds(plain, cfg.stratified_folds, cfg.seed)
@@ -61,11 +65,14 @@ def open_set_study(
     groups = np.array_split(np.random.default_rng(cfg.seed).permutation(n_classes), SPLITS)
     rows = rows_of(views, cfg.features)
     labels = plain.labels
+    is_sink = labels == sink if sink is not None else np.zeros(len(labels), bool)
     plan, tasks = [], []
     for s, group in enumerate(groups):
         test_fold = fold_ids[s % len(fold_ids)]
         known = np.setdiff1d(np.arange(n_classes), group)
         is_known = np.isin(labels, known)
+        learned = is_known | is_sink  # the sink (if any) is trained like a known class, never tested
+        classes = known if sink is None else np.append(known, sink)
         outer_clips = np.flatnonzero((folds != test_fold) & is_known)
         inner = []
         others = [f for f in fold_ids if f != test_fold]
@@ -74,15 +81,17 @@ def open_set_study(
             train_clips = np.flatnonzero(~np.isin(folds, [test_fold, g]) & is_known)
             inner.append((g, train_clips, len(tasks) + 1 + len(inner)))
         plan.append((s, test_fold, known, outer_clips, inner, len(tasks)))
-        tasks.append(make_task(rows, outer_clips, cfg, cfg.seed + 1000 * (s + 1), f"split {s}", known))
-        for g, train_clips, _ in inner:
-            tasks.append(make_task(rows, train_clips, cfg, cfg.seed + 1000 * (s + 1) + g, f"split {s}/{g}", known))
+        with_sink = np.flatnonzero((folds != test_fold) & learned)
+        tasks.append(make_task(rows, with_sink, cfg, cfg.seed + 1000 * (s + 1), f"split {s}", classes))
+        for g, _, _ in inner:
+            inner_clips = np.flatnonzero(~np.isin(folds, [test_fold, g]) & learned)
+            tasks.append(make_task(rows, inner_clips, cfg, cfg.seed + 1000 * (s + 1) + g, f"split {s}/{g}", classes))
     on_message(f"open-set study: {len(tasks)} heads on {SPLITS} splits with a fifth of the classes held out")
     trained = train_tasks(rows.table, tasks, cfg, on_epoch)
 
     runs = []
     for s, test_fold, known, outer_clips, inner, outer_index in plan:
-        position = np.full(n_classes, UNKNOWN)
+        position = np.full(len(plain.label_names), UNKNOWN)
         position[known] = np.arange(len(known))
         parts = []
         for g, train_clips, index in inner:
@@ -92,7 +101,7 @@ def open_set_study(
                                      train_clips))  # fmt: skip
         train_yam = rows.yamnet[rows.plain_rows(outer_clips)]
         decision = calibrate(parts, train_yam, budget=cfg.reject_budget)
-        test = np.flatnonzero(folds == test_fold)
+        test = np.flatnonzero((folds == test_fold) & ~is_sink)
         clip_probs, patch_probs, patch_rows = predict_clips(trained[outer_index].head, rows, test)
         oof = out_of_fold(rows, test, position[labels[test]], clip_probs, patch_probs, patch_rows, outer_clips)
         runs.append(_judge(oof, position[labels[test]], position[rows.table.y[patch_rows]], decision, s, test_fold))

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from ..atomic import staged
+from ..audio import load_audio
+from ..background import BACKGROUND_LABEL, false_alarms, known_names, sink_index, with_background
 from ..checksums import sha256_file
 from ..constants import FEATURE_WIDTHS, PATCH_HOP_SECONDS, PATCH_WINDOW_SECONDS, SAMPLE_RATE
 from ..datasets import Dataset
@@ -46,13 +48,22 @@ from .openset_study import open_set_study
 
 
 def _views(
-    dataset: Dataset, yamnet: Yamnet, cfg: TrainConfig, cache_dir: Path | None, on_progress: Callable | None
-) -> list[EmbeddingSet]:
-    """The plain view (always first) and, with ``shifted_views``, the shifted ones (``view_shifts``)."""
-    plain = embed_dataset(dataset, yamnet, cache_dir, shift=0, on_progress=on_progress)
+    dataset: Dataset, yamnet: Yamnet, cfg: TrainConfig, cache_dir: Path | None, on_progress: Callable | None,
+    background: Dataset | None = None,
+) -> list[EmbeddingSet]:  # fmt: skip
+    """The plain view (always first) and, with ``shifted_views``, the shifted ones (``view_shifts``); with a
+    ``background`` set, each view ends with its clips as the sink class (:func:`with_background`)."""
+
+    def view(shift: int) -> EmbeddingSet:
+        data = embed_dataset(dataset, yamnet, cache_dir, shift=shift, on_progress=on_progress)
+        if background is None:
+            return data
+        return with_background(data, embed_dataset(background, yamnet, cache_dir, shift=shift, on_progress=on_progress))
+
+    plain = view(0)
     views = [plain]
     for shift in cfg.view_shifts if cfg.shifted_views else ():
-        shifted = embed_dataset(dataset, yamnet, cache_dir, shift=shift, on_progress=on_progress)
+        shifted = view(shift)
         keep = {d: i for i, d in enumerate(shifted.digests)}
         if [keep.get(d) for d in plain.digests] != list(range(len(plain))):
             raise PipelineError("the shifted view lost different clips than the plain view; rerun `embed`")
@@ -84,8 +95,12 @@ def train(
     on_message: OnMessage = ignore,
     on_progress: OnProgress | None = None,
     on_epoch: OnEpoch | None = None,
+    background: Dataset | None = None,
 ) -> TrainResult:
     """Embed (cached), cross-validate, train the final head on all data and write ``out_dir``.
+
+    ``background`` (:func:`pipeline.background.load_background`): sounds that are none of the classes; the
+    heads learn them as a sink class, and the report counts false alarms on them (:mod:`pipeline.background`).
 
     ``out_dir`` receives ``head.keras``, ``head.json``, ``report.json``, ``report.html`` and the plots,
     all at once (staged, then swapped in): a failed run leaves the previous ones untouched. An export
@@ -103,7 +118,9 @@ def train(
     started = time.perf_counter()
     tfm = tf()
     tfm.config.experimental.enable_op_determinism()
-    views = _views(dataset, yamnet, cfg, cache_dir, on_progress)
+    if background is not None and cfg.fine_tune:
+        raise PipelineError("--background and --fine-tune do not work together yet; drop one of them")
+    views = _views(dataset, yamnet, cfg, cache_dir, on_progress, background)
     plain = views[0]
     embed_seconds = time.perf_counter() - started
     say(f"{len(plain)} clips embedded ({plain.stats.cached} from cache) in {embed_seconds:.1f} s")
@@ -122,10 +139,12 @@ def train(
         f"cross-validation ({cv.scheme}): mean clip accuracy {cv.mean_accuracy:.4f} "
         f"({cv.seconds:.1f} s, final head included{', fine-tuned' if cfg.fine_tune else ''})"
     )
-    everything = np.arange(len(plain))
+    sink = sink_index(plain)
+    known = np.flatnonzero(plain.labels != sink) if sink is not None else np.arange(len(plain))
+    labels = known_names(plain)
     # q is "what YAMNet's scores on the training patches never reach": with tuned blocks the export emits
     # the tuned scores, so q comes from those too (cross_validate did the same per fold)
-    final_yamnet = plain.patch_table(everything, ("yamnet_scores",))[0] if final.tuned is None else final.tuned.yamnet
+    final_yamnet = plain.patch_table(known, ("yamnet_scores",))[0] if final.tuned is None else final.tuned.yamnet
     open_set = calibrate(
         [f.out_of_fold for f in cv.folds if f.out_of_fold is not None], final_yamnet, budget=cfg.reject_budget
     )
@@ -134,13 +153,14 @@ def train(
         f"'unknown' decision: out-of-fold accuracy {cal['closed_accuracy']:.3f} -> {cal['open_accuracy']:.3f} "
         f"with {cal['rejected']:.1%} of clips rejected (budget {cfg.reject_budget:.0%})"
     )
+    alarms = _false_alarms(cv, open_set, plain, labels, say) if sink is not None else None
     study_start = time.perf_counter()
     study = open_set_study(views, cfg, on_message=say, on_epoch=on_epoch)
     study_seconds = time.perf_counter() - study_start
 
     head = final.head
     blocks = final.tuned.blocks if final.tuned is not None else None
-    fingerprint = head_fingerprint(head, plain.label_names, cfg.features, open_set.to_json(), blocks)
+    fingerprint = head_fingerprint(head, labels, cfg.features, open_set.to_json(), blocks)
     keep_export = _previous_fingerprint(out_dir) == fingerprint
     stale = [] if keep_export else [n for n in (*EXPORT_ARTIFACTS, *DERIVED_FROM_EXPORT) if (out_dir / n).exists()]
     replaced = TRAIN_ARTIFACTS + (MARKER,) + (() if keep_export else EXPORT_ARTIFACTS + DERIVED_FROM_EXPORT)
@@ -150,8 +170,8 @@ def train(
             fine_tune_info["final_seconds"] = round(final.tuned.seconds, 2)
             fine_tune_info["final_loss_curve"] = [round(v, 4) for v in final.tuned.curve]
         save_head(
-            stage, head, plain.label_names, cfg.features, yamnet, cfg.seed, inputs_hash(plain), open_set,
-            tuned_blocks=blocks, fine_tune=fine_tune_info,
+            stage, head, labels, cfg.features, yamnet, cfg.seed, inputs_hash(plain), open_set,
+            tuned_blocks=blocks, fine_tune=fine_tune_info, background=_background_info(background, plain, alarms),
         )  # fmt: skip
         (stage / MARKER).write_text(marker_text("classifier"))
         timing = {
@@ -165,7 +185,7 @@ def train(
             timing["fine_tune_seconds"] = round(sum(f.seconds for f in fine_tune_info.pop("_models")), 2)
         report = write_report(
             stage, dataset, plain, cv, cfg_dict(cfg), timing, final.best_epochs, final.history,
-            warnings=data_warnings, open_set=open_set, study=study, fine_tune=fine_tune_info,
+            warnings=data_warnings, open_set=open_set, study=study, fine_tune=fine_tune_info, background=alarms,
         )  # fmt: skip
     if stale:
         say(
@@ -175,6 +195,34 @@ def train(
     elif keep_export and (out_dir / EXPORT_ARTIFACTS[0]).exists():
         say(f"the export in {out_dir} was made from an identical head (same weights): kept")
     return TrainResult(out_dir, cv, report)
+
+
+def _false_alarms(cv: CVResult, open_set: OpenSet, plain: EmbeddingSet, labels: list[str], say: OnMessage) -> dict:
+    """The shipped decision on each fold's background files (out of fold), as ``report.json["background"]``."""
+    parts = [f.background for f in cv.folds if f.background is not None]
+    result = false_alarms(parts, open_set, lambda i: load_audio(plain.paths[i]), labels)
+    result["clips"] = int((plain.labels == sink_index(plain)).sum())
+    if result["files"]:
+        say(
+            f"background: {result['false_alarms_per_hour']:.1f} false alarms per hour of out-of-fold background "
+            f"audio ({result['events']} events in {result['hours'] * 60:.1f} min); {result['files_named']:.1%} of "
+            "its files named as a class"
+        )
+    return result
+
+
+def _background_info(background: Dataset | None, plain: EmbeddingSet, alarms: dict | None) -> dict | None:
+    """head.json's record of the background set (None without one)."""
+    if background is None or alarms is None:
+        return None
+    return {
+        "folder": background.root.name,
+        "clips": alarms["clips"],
+        "trained_as": BACKGROUND_LABEL,
+        "false_alarms_per_hour": alarms["false_alarms_per_hour"],
+        "note": "the heads learned the background as an extra class whose probability the saved head drops: the "
+        "classes' probabilities sum to less than one, and the rest raises the 'unknown' doubt",
+    }
 
 
 def _tuner(
@@ -222,6 +270,7 @@ def save_head(
     open_set: OpenSet | None = None,
     tuned_blocks: dict[str, np.ndarray] | None = None,
     fine_tune: dict[str, Any] | None = None,
+    background: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``head.keras`` and its contract ``head.json`` (docs/contracts.md) into ``folder``; returns the JSON.
 
@@ -255,6 +304,8 @@ def save_head(
         }
     if open_set is not None:
         info["open_set"] = open_set.to_json()
+    if background is not None:
+        info["background"] = background
     (folder / HEAD_JSON).write_text(json.dumps(info, indent=2) + "\n")
     return info
 
