@@ -257,7 +257,7 @@ def _background_lines(background: dict[str, Any] | None) -> list[str]:
     if not background:
         return []
     rate = background.get("false_alarms_per_hour")
-    measured = f" Out-of-fold background audio fired {rate:.1f} false events per hour (report.html)." if rate is not None else ""
+    measured = "" if rate is None else f" Out-of-fold background audio fired {rate:.1f} false events per hour."
     return [
         f"**Background set**: the head also learned {background.get('clips', '?')} clips of sounds that are none of",
         "these classes (`train --background`) as one more class, which this export leaves out: `clip_scores` sum to",
