@@ -152,3 +152,76 @@ def test_a_missing_browser_is_skipped_with_what_to_install(classifier_export: Pa
     result = report["variants"]["float32"]["firefox-wasm"]
     assert report["ok"] and result["ok"]
     assert "apt-get install firefox-esr" in result["skipped"] and "outputs" not in result
+
+
+# --- the live microphone path ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def live_recording(classifier_export: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, Path]:
+    """About 45 s of real fold-5 clips (one per known class, two unknown sounds, silence between) as a WAV."""
+    from pipeline.constants import SAMPLE_RATE
+    from pipeline.js.browser import fake_microphone_wav
+    from pipeline.predict import load_exported
+    from tests.support import long_recording
+
+    labels = tuple(load_exported(classifier_export).labels)
+    wave, _ = long_recording(labels, ("church_bells", "keyboard_typing"), per_class=1, fold=5, seed=1)
+    return wave, fake_microphone_wav(wave, SAMPLE_RATE, tmp_path_factory.mktemp("live") / "recording.wav")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ENGINES)
+def test_live_microphone_path_decides_as_predict(engine: str, site_url: str, classifier_export: Path, live_recording):
+    """The page's live chain (capture worklet, resampler, hop scheduler, inference worker, open-set rule,
+    events) in Firefox and WebKit, on a recording, against `predict` on the same file.
+
+    Neither engine's fake capture device can play a file (Firefox: a 1 kHz sine, WebKitGTK: a generated
+    mock), so the page's getUserMedia gets a Web Audio stream of the file instead (pipeline.js.engines,
+    FileMicrophonePage); everything after the device is the page's own. The stream starts before the page's
+    capture does, so page time = file time - a constant delay, estimated as the shift that best aligns the
+    windows (the only free parameter; it must be small)."""
+    from pipeline.constants import PATCH_HOP_SECONDS, SAMPLE_RATE
+    from pipeline.predict import file_events, load_exported
+    from pipeline.sound_events import Event, match_events
+    from tests.test_live_events import window_labels
+
+    skip_unless_installed(engine)
+    wave, wav = live_recording
+    seconds = len(wave) / SAMPLE_RATE
+    with launch(engine, fake_microphone=wav) as session:
+        page = session.new_page(microphone=True)
+        try:
+            page.goto(site_url + "?backend=wasm")
+            page.wait_for("document.body.dataset.ready === 'true'", timeout=120)
+            page.click('[data-testid="start-mic"]')
+            needed = int(seconds * SAMPLE_RATE)
+            page.wait_for(f"yamnetDemo.mic && yamnetDemo.mic.ring.totalWritten >= {needed}", timeout=seconds + 120)
+            page.click('[data-testid="stop-mic"]')
+            info = page.evaluate(
+                "() => ({events: yamnetDemo.events, decisions: yamnetDemo.decisions, stats: yamnetDemo.stats, "
+                "file: window.fileMicrophone, inference: yamnetDemo.inference})"
+            )
+        finally:
+            page.close()
+    model = load_exported(classifier_export)
+    offline = window_labels(model, wave)
+    decisions = info["decisions"]
+    assert info["stats"]["skipped"] == 0 and len(decisions) >= seconds / PATCH_HOP_SECONDS - 5, info["stats"]
+    assert info["file"]["rate"] in (44100, 48000)  # the page resampled the device's rate to 16 kHz itself
+
+    def agreement(delay: float) -> float:
+        slots = [round((w["start"] + delay) / PATCH_HOP_SECONDS) for w in decisions]
+        same = [w["label"] == offline[k] for w, k in zip(decisions, slots, strict=True) if 0 <= k < len(offline)]
+        return float(np.mean(same))
+
+    delay = max(np.arange(0.0, 1.0, 0.01), key=agreement)
+    print(f"{engine}: {len(decisions)} windows, device delay {delay:.2f} s, window agreement {agreement(delay):.3f}, "
+          f"{info['stats']['meanMs']:.0f} ms per window, inference: {info['inference']}")  # fmt: skip
+    assert delay < 0.6 and agreement(delay) >= 0.85
+    live = [Event(e["label"], e["start"] + delay, e["end"] + delay) for e in info["events"]]
+    predicted = file_events(model, wave)
+    assert len(predicted) >= 4, predicted
+    pairs = match_events(live, predicted, collar=PATCH_HOP_SECONDS)
+    print(f"{engine}: {len(pairs)} of {len(live)} live / {len(predicted)} predict events paired")
+    assert len(pairs) >= 0.8 * max(len(live), len(predicted)), (live, predicted)

@@ -12,6 +12,7 @@ and get one JSON-serialisable argument: the same text runs in every engine.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,8 +66,10 @@ def launch(engine: str, fake_microphone: bool | Path = False) -> Iterator[Sessio
     Args:
         engine: ``chromium``, ``firefox`` or ``webkit``.
         fake_microphone: True gives pages the engine's own fake capture device (Chromium: beeps,
-            Firefox: a 1 kHz sine, WebKit: its mock microphone); a WAV file is played as the
-            microphone, which only Chromium can do.
+            Firefox: a 1 kHz sine, WebKit: its mock microphone). A WAV file is played as the microphone:
+            Chromium's capture device plays it; Firefox's and WebKit's fake devices are generated signals,
+            so there every page's ``getUserMedia`` is replaced by a stream of the file
+            (:class:`FileMicrophonePage`): the page's whole live chain runs, only the device is not a device.
 
     Raises:
         BrowserMissing: the browser, its driver or its automation package is not installed; the
@@ -81,5 +84,59 @@ def launch(engine: str, fake_microphone: bool | Path = False) -> Iterator[Sessio
         from .firefox import firefox_session as start
     else:
         from .webkit import webkit_session as start
-    with start(fake_microphone) as session:
-        yield session
+    if engine == "chromium" or not isinstance(fake_microphone, Path):
+        with start(fake_microphone) as session:
+            yield session
+        return
+    with start(True) as session:  # the engine's fake device settings (Firefox needs its mock audio backend)
+        yield FileMicrophoneSession(session, fake_microphone)
+
+
+FILE_MICROPHONE_JS = """async (b64) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)).buffer;
+  const getUserMedia = async () => {
+    const ctx = new AudioContext();
+    const buffer = await ctx.decodeAudioData(bytes.slice(0));
+    const source = ctx.createBufferSource();
+    source.buffer = buffer;
+    source.loop = true; // as Chromium's file device: a stream that stops would leave the page waiting
+    const sink = ctx.createMediaStreamDestination();
+    source.connect(sink);
+    await ctx.resume();
+    source.start();
+    window.fileMicrophone = {rate: ctx.sampleRate, seconds: buffer.duration};
+    return sink.stream;
+  };
+  // On the prototype: WebKitGTK replaced navigator.mediaDevices while the page loaded, dropping an own property.
+  if (typeof MediaDevices !== 'undefined') MediaDevices.prototype.getUserMedia = getUserMedia;
+  else Object.defineProperty(navigator, 'mediaDevices', {value: {getUserMedia}});
+  return true;
+}"""
+"""Replace ``getUserMedia`` with a stream that plays the given WAV (base64) through Web Audio in a loop, at the
+AudioContext's rate (the browser resamples the file, the page resamples the stream back to 16 kHz)."""
+
+
+class FileMicrophonePage:
+    """A page whose microphone plays a file: after every ``goto``, ``getUserMedia`` is replaced
+    (:data:`FILE_MICROPHONE_JS`) before the page can ask for it (it asks on a click)."""
+
+    def __init__(self, page: Page, wav: Path) -> None:
+        self.page, self.b64 = page, base64.b64encode(Path(wav).read_bytes()).decode()
+
+    def goto(self, url: str) -> None:
+        self.page.goto(url)
+        self.page.evaluate(FILE_MICROPHONE_JS, self.b64)
+
+    def __getattr__(self, name: str) -> Any:  # evaluate, wait_for, click, upload, close
+        return getattr(self.page, name)
+
+
+class FileMicrophoneSession:
+    """A session whose every page plays the file as its microphone (:class:`FileMicrophonePage`)."""
+
+    def __init__(self, session: Session, wav: Path) -> None:
+        self.session, self.wav = session, wav
+        self.engine, self.version = session.engine, session.version
+
+    def new_page(self, microphone: bool = False) -> FileMicrophonePage:
+        return FileMicrophonePage(self.session.new_page(microphone=True), self.wav)
