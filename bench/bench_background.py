@@ -30,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.doc_tables import markdown_table, replace_between_markers  # noqa: E402
+from bench.doc_tables import markdown_table, replace_between_markers, save_results  # noqa: E402
 
 SHARED = Path(os.environ.get("YAMNET_TFJS_SHARED", REPO.parent / "shared"))
 BACKGROUND = ("keyboard_typing", "vacuum_cleaner", "footsteps", "breathing", "mouse_click")
@@ -120,10 +120,7 @@ def main() -> None:
         }
     results = {"known_classes": len(known), "background_classes": list(BACKGROUND), "novel_classes": list(NOVEL),
                "rows": rows}  # fmt: skip
-    out = REPO / "bench" / "results" / "background.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    save_results("background", results)
     update_docs(results)
 
 

@@ -14,7 +14,6 @@ Usage: ``.venv/bin/python bench/bench_events.py [--work DIR]``. Results go to
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.doc_tables import markdown_table, replace_between_markers  # noqa: E402
+from bench.doc_tables import markdown_table, replace_between_markers, save_results  # noqa: E402
 
 SHARED = Path(os.environ.get("YAMNET_TFJS_SHARED", REPO.parent / "shared"))
 KNOWN = ("dog", "rooster", "rain", "crying_baby", "sea_waves", "crackling_fire", "crickets", "chirping_birds",
@@ -94,10 +93,7 @@ def main() -> None:
         "during_known_clips": round(float(np.mean(decided[in_truth & sounding] < 0)), 3),
         "during_unknown_clips": round(float(np.mean(decided[~in_truth & sounding] < 0)), 3),
     }
-    out = REPO / "bench" / "results" / "events.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    save_results("events", results)
     update_docs(results)
 
 

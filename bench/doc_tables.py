@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pipeline.atomic import write_text_atomic
@@ -24,3 +25,12 @@ def replace_between_markers(doc: Path, name: str, table: str) -> bool:
         return False
     write_text_atomic(doc, text[: text.index(start) + len(start)] + "\n" + table + "\n" + text[text.index(end) :])
     return True
+
+
+def save_results(name: str, results: dict) -> Path:
+    """Write ``bench/results/NAME.json`` (the raw numbers a doc's table is made from) and print them."""
+    out = Path(__file__).resolve().parent / "results" / f"{name}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    return out
