@@ -14,10 +14,11 @@ favour whichever ran in the quieter minute).
 YAMNet does 69.2 M multiply-adds per patch (138.4 MFLOP), so "effective GFLOP/s" below is
 patches/s x 0.1384 and "% of matmul" compares it with (1).
 
-TensorFlow reads ``TF_ENABLE_ONEDNN_OPTS`` once, at import; ``pipeline.tfenv`` turns oneDNN off by
-default. ``--onednn`` runs this benchmark with it on (set before TensorFlow is imported).
+TensorFlow reads ``TF_ENABLE_ONEDNN_OPTS`` once, at import; ``pipeline.tfenv`` turns oneDNN on by
+default (it was off before; rows named "default" were measured then, with Eigen's kernels). ``--eigen``
+runs this benchmark with Eigen's kernels (set before TensorFlow is imported), ``--onednn`` with oneDNN's.
 
-Usage: ``.venv/bin/python bench/bench_embed.py [--onednn] [--clips N] [--skip-naive]``. Results go to
+Usage: ``.venv/bin/python bench/bench_embed.py [--onednn | --eigen] [--clips N] [--skip-naive]``. Results go to
 ``bench/results/embed-<mode>.json`` and into the table in ``docs/embedding.md``.
 """
 
@@ -54,13 +55,13 @@ def matmul_gflops(tf, n: int = 2048, reps: int = 8) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--onednn", action="store_true", help="turn TensorFlow's oneDNN kernels on")
+    parser.add_argument("--onednn", action="store_true", help="TensorFlow's oneDNN kernels (the default)")
+    parser.add_argument("--eigen", action="store_true", help="TensorFlow's Eigen kernels (the old default)")
     parser.add_argument("--clips", type=int, default=0, help="only the first N clips (default: all 2000)")
     parser.add_argument("--skip-naive", action="store_true")
     parser.add_argument("--chunk", type=int, default=250, help="clips per interleaved chunk")
     args = parser.parse_args()
-    if args.onednn:
-        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
+    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0" if args.eigen else "1"
     from pipeline.audio import load_audio
     from pipeline.datasets import Dataset, load_dataset
     from pipeline.embeddings import CACHE_FORMAT, embed_dataset, file_digest
@@ -68,7 +69,7 @@ def main() -> None:
     from pipeline.yamnet import load_yamnet
 
     tf = get_tf()
-    mode = "onednn" if args.onednn else "default"
+    mode = "default" if args.eigen else "onednn"  # "default": the rows measured while Eigen was the default
     load_before = os.getloadavg()[0]
     yamnet = load_yamnet(str(SHARED / "models" / "yamnet"))
     dataset = load_dataset(SHARED / "datasets" / "esc50")

@@ -46,6 +46,7 @@ from .checksums import sha256_file
 from .constants import FEATURE_ORDER, FEATURE_WIDTHS
 from .datasets import Clip, Dataset
 from .errors import AudioError, PipelineError
+from .tfenv import kernels
 from .yamnet import Yamnet
 from .yamnet.runner import PatchRunner, make_runner
 
@@ -169,8 +170,9 @@ def file_digest(path: Path) -> str:
 
 
 def entries_folder(yamnet_identity: str, shift: int) -> str:
-    """The folder (posix, below the cache folder) holding one YAMNet's entries for one clip view."""
-    return f"embeddings/{CACHE_FORMAT}/{yamnet_identity[:16]}/shift{shift}"
+    """The folder (posix, below the cache folder) holding one YAMNet's entries for one clip view, computed
+    with one kind of CPU kernels (:func:`pipeline.tfenv.kernels`: oneDNN's and Eigen's low bits differ)."""
+    return f"embeddings/{CACHE_FORMAT}/{yamnet_identity[:16]}-{kernels()}/shift{shift}"
 
 
 def entry_relative_path(yamnet_identity: str, shift: int, digest: str) -> str:

@@ -2,9 +2,9 @@
 
 TensorFlow prints CUDA/oneDNN banners on import that say nothing useful on a CPU machine and bury
 our one-line messages. Modules that need TF call :func:`tf` instead of importing it at module load,
-which also keeps ``yamnet-tfjs --help`` instant. :func:`tf` also turns oneDNN off and pins the
-intra-op thread count (:data:`THREADS_RANGE`), so YAMNet's features are the same bits on any machine
-of one CPU type.
+which also keeps ``yamnet-tfjs --help`` instant. :func:`tf` also pins the intra-op thread count
+(:data:`THREADS_RANGE`) and chooses the CPU kernels (:func:`kernels`, oneDNN by default), so YAMNet's
+features are the same bits on any machine of one CPU type.
 """
 
 from __future__ import annotations
@@ -18,10 +18,22 @@ from types import ModuleType
 
 _QUIET_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "3",
-    "TF_ENABLE_ONEDNN_OPTS": "0",  # oneDNN reorders float sums: keep results reproducible run to run
+    # oneDNN's kernels: YAMNet 1.3-1.5x and the training engine ~1.4x faster than Eigen's (docs/speed.md), and
+    # still the same bits run to run, for any batch composition and for 2-8 threads (checked); they differ from
+    # Eigen's by ~1e-5, so the cache keeps the two apart (:func:`kernels`). TF_ENABLE_ONEDNN_OPTS=0 picks Eigen.
+    "TF_ENABLE_ONEDNN_OPTS": "1",
     "CUDA_VISIBLE_DEVICES": "",
     "TF_USE_LEGACY_KERAS": "0",
 }
+
+
+def kernels() -> str:
+    """``"onednn"`` or ``"eigen"``: the CPU kernels TensorFlow runs (or will run) with in this process.
+
+    Features computed with one differ in their low bits from the other's, so cache entries are kept
+    apart by it (:func:`pipeline.embeddings.entries_folder`); Beam workers import this module too.
+    """
+    return "onednn" if os.environ.get("TF_ENABLE_ONEDNN_OPTS", _QUIET_ENV["TF_ENABLE_ONEDNN_OPTS"]) == "1" else "eigen"
 
 
 @contextmanager

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import gc
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ..tfenv import kernels
 from ..tfenv import tf as _tf
 from .head import TrainConfig, build_head
 
@@ -132,7 +132,7 @@ class Engine:
             if not self.linear:
                 w2[j] = rng.uniform(-1, 1, (H, C)) * math.sqrt(6 / (H + C))
         # Eigen (oneDNN off) computes dW = z^T dh several times slower than dW^T = dh^T z: store W1 as [out, F].
-        self.hf = os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "1"
+        self.hf = kernels() == "eigen"
         if self.hf:
             w1 = np.ascontiguousarray(w1.transpose(0, 2, 1))
         self.params = [tf.Variable(w1), tf.Variable(np.zeros((M, out1), np.float32))]
