@@ -140,3 +140,34 @@ def test_outputs_get_the_permissions_the_umask_gives(first_run):
         path = out / rel
         expected = (0o777 if path.is_dir() else 0o666) & ~umask
         assert stat.S_IMODE(path.stat().st_mode) == expected, (rel, oct(path.stat().st_mode))
+
+
+def test_background_folder_is_an_input_of_the_train_stage(first_run, tmp_path):
+    """`run --background DIR`: the folder reaches `train` (report and head record it), a rerun with the same
+    folder skips training, and a file added to it retrains."""
+    import shutil
+
+    from tests.conftest import esc50_clips_of
+
+    _, cache, _ = first_run
+    room = tmp_path / "room"
+    room.mkdir()
+    for clip in esc50_clips_of("keyboard_typing", 4, fold=1) + esc50_clips_of("vacuum_cleaner", 4, fold=2):
+        shutil.copy(clip, room / clip.name)
+    out = tmp_path / "exported" / "esc4-room"
+
+    def run_train():
+        proc = _run(out, cache, "--until", "train", "--background", room)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout + proc.stderr
+
+    first = run_train()
+    assert "train ran" in first and "(background): 8 files" in first
+    report = json.loads((out / "report.json").read_text())
+    # judged: the background files that fell into the tested folds (--folds 1,2 of ESC-50's five)
+    assert report["background"]["clips"] == 8 and 0 < report["background"]["files"] < 8
+    assert json.loads((out / "head.json").read_text())["background"]["clips"] == 8
+    assert "train skipped" in run_train()
+    shutil.copy(esc50_clips_of("footsteps", 1, fold=1)[0], room / "steps.flac")
+    assert "train ran" in run_train()
+    assert json.loads((out / "report.json").read_text())["background"]["clips"] == 9
