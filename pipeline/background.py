@@ -35,7 +35,7 @@ from .embeddings import EmbeddingSet
 from .errors import AudioError, DatasetError
 from .layout import OUTPUT_MARKERS
 from .openset import UNKNOWN, OpenSet, OutOfFold, scores
-from .sound_events import SILENT, EventRules, patch_events, with_silence
+from .sound_events import SILENT, EventRules, grid_events, with_silence
 
 BACKGROUND_LABEL = "(background)"
 """The sink class's name inside training (never a label of the saved head: a folder cannot be a class of
@@ -88,6 +88,12 @@ def sink_index(views: EmbeddingSet) -> int | None:
     """The sink class's index in a set made by :func:`with_background` (always the last), else None."""
     names = views.label_names
     return len(names) - 1 if names and names[-1] == BACKGROUND_LABEL else None
+
+
+def background_mask(views: EmbeddingSet) -> np.ndarray:
+    """Which clips of ``views`` are the background's (all False for a set without one)."""
+    sink = sink_index(views)
+    return views.labels == sink if sink is not None else np.zeros(len(views), bool)
 
 
 def known_names(views: EmbeddingSet) -> list[str]:
@@ -161,9 +167,8 @@ def false_alarms(
         for k, clip in enumerate(part.clips):
             wave = waveform(int(clip))
             seconds += len(wave) / SAMPLE_RATE
-            mine = labels[part.patch_clip == clip]
-            fired = patch_events(wave, mine, rules)
-            mine = with_silence(wave, mine, rules)
+            mine = with_silence(wave, labels[part.patch_clip == clip], rules)
+            fired = grid_events(mine, rules)
             events += len(fired)
             for event in fired:
                 by_class[label_names[event.label]] = by_class.get(label_names[event.label], 0) + 1

@@ -149,7 +149,12 @@ def with_silence(waveform: np.ndarray, window_labels: np.ndarray, rules: EventRu
 def patch_events(waveform: np.ndarray, window_labels: np.ndarray, rules: EventRules) -> list[Event]:
     """Events of a file from its patches' decisions: patch ``i`` is the page's window ending at
     ``i * hop + window``; silent patches count as silence, as on the page."""
-    labels = with_silence(waveform, window_labels, rules)
+    return grid_events(with_silence(waveform, window_labels, rules), rules)
+
+
+def grid_events(labels: np.ndarray, rules: EventRules) -> list[Event]:
+    """Events of decisions on the patch grid whose silence is already marked (:func:`with_silence`):
+    window ``i`` starts at ``i * hop`` and lasts one window."""
     starts = np.arange(len(labels)) * PATCH_HOP_SECONDS
     return track(labels, starts, MIN_WAVEFORM_SAMPLES / SAMPLE_RATE, rules)
 
@@ -189,6 +194,7 @@ __all__ = [
     "EventTracker",
     "clock",
     "event_f1",
+    "grid_events",
     "match_events",
     "patch_events",
     "track",

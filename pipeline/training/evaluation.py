@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..background import BackgroundFold, known_names, sink_index
+from ..background import BackgroundFold, background_mask, known_names, sink_index
 from ..embeddings import EmbeddingSet
 from ..errors import DatasetError
 from ..events import OnMessage, ignore
@@ -283,8 +283,7 @@ def cross_validate(
             tuned.frozen_head = result.head
             result.head, result.tuned = tuned.head, tuned
     results, y_true, y_pred = [], [], []
-    sink = sink_index(plain)
-    is_known = plain.labels != sink if sink is not None else np.ones(len(plain), bool)
+    is_known = ~background_mask(plain)
     for fold, result in zip(test_folds, trained, strict=False):
         test, train = np.flatnonzero((folds == fold) & is_known), np.flatnonzero((folds != fold) & is_known)
         if result.tuned is None:
@@ -320,11 +319,11 @@ def unseen_background(head: Any, views: EmbeddingSet, features: tuple[str, ...])
     """Every background clip of ``views`` (:func:`~pipeline.background.with_background`) through a ``head``
     trained without them, ``q`` from all the known clips: the same false-alarm count for a head that never had
     a background set (bench/bench_background.py's baseline row)."""
-    sink = sink_index(views)
-    if sink is None:
+    mask = background_mask(views)
+    if not mask.any():
         raise DatasetError("no background clips to judge")
     rows = rows_of([views], features)
-    return background_fold(head, rows, np.flatnonzero(views.labels == sink), np.flatnonzero(views.labels != sink))
+    return background_fold(head, rows, np.flatnonzero(mask), np.flatnonzero(~mask))
 
 
 def background_fold(head: Any, rows: Rows, clips: np.ndarray, known_train: np.ndarray) -> BackgroundFold:

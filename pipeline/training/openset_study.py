@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..background import sink_index
+from ..background import background_mask, sink_index
 from ..embeddings import EmbeddingSet
 from ..events import OnMessage, ignore
 from ..openset import UNKNOWN, auroc, calibrate, scores
@@ -65,7 +65,7 @@ def open_set_study(
     groups = np.array_split(np.random.default_rng(cfg.seed).permutation(n_classes), SPLITS)
     rows = rows_of(views, cfg.features)
     labels = plain.labels
-    is_sink = labels == sink if sink is not None else np.zeros(len(labels), bool)
+    is_sink = background_mask(plain)
     plan, tasks = [], []
     for s, group in enumerate(groups):
         test_fold = fold_ids[s % len(fold_ids)]

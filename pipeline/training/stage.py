@@ -20,7 +20,7 @@ import numpy as np
 
 from ..atomic import staged
 from ..audio import load_audio
-from ..background import BACKGROUND_LABEL, false_alarms, known_names, sink_index, with_background
+from ..background import BACKGROUND_LABEL, background_mask, false_alarms, known_names, with_background
 from ..checksums import sha256_file
 from ..constants import FEATURE_WIDTHS, PATCH_HOP_SECONDS, PATCH_WINDOW_SECONDS, SAMPLE_RATE
 from ..datasets import Dataset
@@ -139,8 +139,8 @@ def train(
         f"cross-validation ({cv.scheme}): mean clip accuracy {cv.mean_accuracy:.4f} "
         f"({cv.seconds:.1f} s, final head included{', fine-tuned' if cfg.fine_tune else ''})"
     )
-    sink = sink_index(plain)
-    known = np.flatnonzero(plain.labels != sink) if sink is not None else np.arange(len(plain))
+    is_background = background_mask(plain)
+    known = np.flatnonzero(~is_background)
     labels = known_names(plain)
     # q is "what YAMNet's scores on the training patches never reach": with tuned blocks the export emits
     # the tuned scores, so q comes from those too (cross_validate did the same per fold)
@@ -153,7 +153,7 @@ def train(
         f"'unknown' decision: out-of-fold accuracy {cal['closed_accuracy']:.3f} -> {cal['open_accuracy']:.3f} "
         f"with {cal['rejected']:.1%} of clips rejected (budget {cfg.reject_budget:.0%})"
     )
-    alarms = _false_alarms(cv, open_set, plain, labels, say) if sink is not None else None
+    alarms = _false_alarms(cv, open_set, plain, labels, say) if is_background.any() else None
     study_start = time.perf_counter()
     study = open_set_study(views, cfg, on_message=say, on_epoch=on_epoch)
     study_seconds = time.perf_counter() - study_start
@@ -171,7 +171,7 @@ def train(
             fine_tune_info["final_loss_curve"] = [round(v, 4) for v in final.tuned.curve]
         save_head(
             stage, head, labels, cfg.features, yamnet, cfg.seed, inputs_hash(plain), open_set,
-            tuned_blocks=blocks, fine_tune=fine_tune_info, background=_background_info(background, plain, alarms),
+            tuned_blocks=blocks, fine_tune=fine_tune_info, background=_background_info(background, alarms),
         )  # fmt: skip
         (stage / MARKER).write_text(marker_text("classifier"))
         timing = {
@@ -201,7 +201,7 @@ def _false_alarms(cv: CVResult, open_set: OpenSet, plain: EmbeddingSet, labels: 
     """The shipped decision on each fold's background files (out of fold), as ``report.json["background"]``."""
     parts = [f.background for f in cv.folds if f.background is not None]
     result = false_alarms(parts, open_set, lambda i: load_audio(plain.paths[i]), labels)
-    result["clips"] = int((plain.labels == sink_index(plain)).sum())
+    result["clips"] = int(background_mask(plain).sum())
     if result["files"]:
         say(
             f"background: {result['false_alarms_per_hour']:.1f} false alarms per hour of out-of-fold background "
@@ -211,7 +211,7 @@ def _false_alarms(cv: CVResult, open_set: OpenSet, plain: EmbeddingSet, labels: 
     return result
 
 
-def _background_info(background: Dataset | None, plain: EmbeddingSet, alarms: dict | None) -> dict | None:
+def _background_info(background: Dataset | None, alarms: dict | None) -> dict | None:
     """head.json's record of the background set (None without one)."""
     if background is None or alarms is None:
         return None
