@@ -36,6 +36,31 @@ def kernels() -> str:
     return "onednn" if os.environ.get("TF_ENABLE_ONEDNN_OPTS", _QUIET_ENV["TF_ENABLE_ONEDNN_OPTS"]) == "1" else "eigen"
 
 
+TRAIN_PRECISION_ENV = "YAMNET_TFJS_TRAIN_PRECISION"
+_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def matmul_precision() -> str:
+    """``"bfloat16"`` or ``"float32"``: the precision of the head-training engine's large matmuls.
+
+    bfloat16 (float32 accumulation, float32 weights and optimiser) only where the CPU multiplies it natively
+    (AMX or AVX512-BF16, read from ``/proc/cpuinfo``) and oneDNN runs: there it is several times faster than
+    float32; elsewhere it would be emulated, and slower. ``$YAMNET_TFJS_TRAIN_PRECISION`` (``float32`` or
+    ``bfloat16``) overrides. YAMNet itself always runs in float32: its features are cached and compared.
+    """
+    wanted = os.environ.get(TRAIN_PRECISION_ENV, "").strip().lower()
+    if wanted in ("float32", "bfloat16"):
+        return wanted
+    if kernels() != "onednn":
+        return "float32"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            flags = next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), [])
+    except OSError:
+        return "float32"
+    return "bfloat16" if any(flag in flags for flag in _BF16_FLAGS) else "float32"
+
+
 @contextmanager
 def native_logs_silenced() -> Iterator[None]:
     """Send file descriptor 2 to /dev/null for a moment.

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -152,12 +153,19 @@ def convert_all(
     if quantizations and not {"hann_window", "mel_matrix"} <= front:
         # Without them named, quantization would reach the front end and wreck log-mel.
         raise ConversionError(f"{base}: front-end constants not found by name ({sorted(front)}); refusing to quantize")
-    for name in quantizations:
-        variant = VARIANTS[name]
-        step(f"converting to TF.js: {variant.description}")
-        target = out_root / variant.dir
-        run_converter(saved_model, target, structured=structured, quantize=quantization_plan(model_json, variant))
-        variants[name] = target
+    # The quantized conversions depend only on the float32 one: side by side, each converter process's
+    # start-up (importing TensorFlow, loading the SavedModel) overlaps the other's work.
+    jobs = {}
+    with ThreadPoolExecutor(max_workers=max(1, len(quantizations))) as pool:
+        for name in quantizations:
+            variant = VARIANTS[name]
+            step(f"converting to TF.js: {variant.description}")
+            target = out_root / variant.dir
+            plan = quantization_plan(model_json, variant)
+            jobs[name] = (target, pool.submit(run_converter, saved_model, target, structured, plan))
+        for name, (target, job) in jobs.items():
+            job.result()  # re-raises a failed conversion's ConversionError
+            variants[name] = target
     return variants
 
 

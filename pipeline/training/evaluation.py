@@ -185,7 +185,7 @@ def make_task(rows: Rows, clips: np.ndarray, cfg: TrainConfig, seed: int, name: 
             "at least 2 clips in the training folds"
         )
     train_rows, val_rows = rows.train_rows(clips[~held]), rows.plain_rows(clips[held])
-    mean, var = normalization(rows.table.x[train_rows], cfg.features)
+    mean, var = normalization(rows.table.x, cfg.features, train_rows)
     classes = np.arange(rows.table.n_classes) if classes is None else np.asarray(classes)
     sink = sink_index(rows.views[0])
     has_sink = sink is not None and sink in classes
@@ -198,8 +198,17 @@ def predict_clips(head: Any, rows: Rows, clips: np.ndarray) -> tuple[np.ndarray,
     """``(clip_probs [n, C], patch_probs [m, C], patch_rows [m])`` of ``clips``' plain patches; a clip's
     score is the mean of its patch probabilities, what the exported ``clip_scores`` computes."""
     patch_rows = rows.plain_rows(clips)
-    probs = head.predict(rows.table.x[patch_rows], batch_size=4096, verbose=0)
-    return clip_means(probs, rows, clips, patch_rows)
+    return clip_means(head_probabilities(head, rows.table.x[patch_rows]), rows, clips, patch_rows)
+
+
+def head_probabilities(head: Any, x: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """The head's patch probabilities for rows ``x``: the model called directly, ``chunk`` rows at a time.
+
+    ``Model.predict`` builds a predict function per model (~0.2 s), more than the arithmetic of a fold's
+    patches; training, the study and the report call it for every head they score."""
+    if not len(x):
+        return np.zeros((0, head.output_shape[-1]), np.float32)
+    return np.concatenate([np.asarray(head(x[i : i + chunk], training=False)) for i in range(0, len(x), chunk)])
 
 
 def clip_means(

@@ -79,16 +79,26 @@ def stratified_holdout(labels: np.ndarray, fraction: float, rng: np.random.Gener
     return mask
 
 
-def normalization(x: np.ndarray, features: tuple[str, ...] | list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean ``[F]``, and one variance per feature *group* (the embedding, each block, the scores).
+def normalization(
+    x: np.ndarray, features: tuple[str, ...] | list[str], rows: np.ndarray | None = None, chunk: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Per-feature mean ``[F]``, and one variance per feature *group* (the embedding, each block, the scores),
+    over ``x[rows]`` (all of ``x`` when ``rows`` is None).
 
     Scaling each group by its average variance, not each column by its own, keeps a group's quiet
     channels quiet: blocks 12-13 have channels whose pooled output varies ~1000x less than others, and
     dividing each by its own std amplified the rounding of YAMNet's uint8 weights into those channels
     until the uint8 TF.js model lost clips (docs/quantization.md). The centring stays per column.
+
+    Two passes over ``chunk`` rows at a time, summed in float64: a float64 copy of a fold's rows would be
+    ~10x the memory of the table's slice and most of the time of making a task.
     """
-    mean = x.mean(axis=0, dtype=np.float64)
-    var = x.var(axis=0, dtype=np.float64)
+    rows = np.arange(len(x)) if rows is None else np.asarray(rows)
+    parts = [rows[i : i + chunk] for i in range(0, len(rows), chunk)]
+    n = max(len(rows), 1)
+    mean = sum((x[p].sum(axis=0, dtype=np.float64) for p in parts), np.zeros(x.shape[1])) / n
+    centre = mean.astype(x.dtype)
+    var = sum((np.square(x[p] - centre).sum(axis=0, dtype=np.float64) for p in parts), np.zeros(x.shape[1])) / n
     widths = [FEATURE_WIDTHS[f] for f in features]
     if sum(widths) == x.shape[1]:
         start = 0
