@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import shutil
+import zlib
 
 import numpy as np
 import pytest
@@ -96,26 +97,34 @@ def test_rerun_hits_cache_without_any_yamnet_call(yamnet, slice_set, tmp_path, m
 def test_entry_is_one_float16_array_read_back_as_float32():
     rng = np.random.default_rng(0)
     features = {name: rng.random((10, width), dtype=np.float32) for name, width in FEATURE_WIDTHS.items()}
+    features["embeddings"][:, ::3] = 0.0  # ReLU means are often exactly 0
     data = emb.encode_entry(features)
-    with np.load(io.BytesIO(data)) as npz:  # a plain .npz: one [n, 4617] float16 array, columns documented
-        assert npz.files == [emb.ENTRY_ARRAY]
-        table = npz[emb.ENTRY_ARRAY]
-    assert table.dtype == np.float16 and table.shape == (10, sum(FEATURE_WIDTHS.values()))
     back = emb.decode_entry(io.BytesIO(data))
     assert back is not None and list(back) == list(FEATURE_WIDTHS)
-    for name, (start, stop) in emb.ENTRY_COLUMNS.items():
-        np.testing.assert_array_equal(table[:, start:stop], features[name].astype(np.float16))
+    for name in FEATURE_WIDTHS:  # lossless at float16: exactly the float16-rounded values, as float32
         assert back[name].dtype == np.float32
         np.testing.assert_array_equal(back[name], features[name].astype(np.float16).astype(np.float32))
+    # the byte planes by hand: header, zlib(high bytes), zlib(low bytes), column by column
+    rows, cols = 10, sum(FEATURE_WIDTHS.values())
+    magic, number, level, _, n, w, high_size = emb._HEADER.unpack_from(data)
+    assert (magic, number, level, n, w) == (b"YTFJ", 4, emb.ENTRY_ZLIB_LEVEL, rows, cols)
+    high = np.frombuffer(zlib.decompress(data[emb._HEADER.size : emb._HEADER.size + high_size]), np.uint8)
+    low = np.frombuffer(zlib.decompress(data[emb._HEADER.size + high_size :]), np.uint8)
+    table = np.concatenate([features[n] for n in FEATURE_WIDTHS], axis=1).astype("<f2")
+    np.testing.assert_array_equal(np.stack([low, high], 1).view("<f2").reshape(cols, rows).T, table)
+    assert len(data) < table.nbytes  # compressed: real features shrink by ~35 % (docs/embedding.md)
     two = {name: features[name] for name in ("embeddings", "yamnet_scores")}  # the hub fallback's layout
     assert list(emb.decode_entry(io.BytesIO(emb.encode_entry(two)))) == ["embeddings", "yamnet_scores"]
     with pytest.raises(ValueError, match="layout"):
         emb.encode_entry({"embeddings": features["embeddings"], "layer9": features["layer9"]})
-    v2 = io.BytesIO()
-    np.savez(v2, **features)  # the previous format: one float32 array per feature
-    assert emb.decode_entry(io.BytesIO(v2.getvalue())) is None
-    assert emb.decode_entry(io.BytesIO(data[:1000])) is None
-    assert "/v3/" in emb.entry_relative_path("ab" * 32, 0, "cd" * 32)
+    v3 = io.BytesIO()
+    np.savez(v3, features=table)  # the previous format: the same array in a plain .npz
+    assert emb.decode_entry(io.BytesIO(v3.getvalue())) is None
+    assert emb.decode_entry(io.BytesIO(data[:1000])) is None  # truncated
+    assert emb.decode_entry(io.BytesIO(data[:10])) is None
+    assert emb.decode_entry(io.BytesIO(b"")) is None
+    assert emb.entry_relative_path("ab" * 32, 0, "cd" * 32).endswith("/shift0/cd/" + "cd" * 32 + ".f16z")
+    assert "/v4/" in emb.entry_relative_path("ab" * 32, 0, "cd" * 32)
 
 
 def test_killed_run_resumes_where_it_stopped(yamnet, slice_set, tmp_path):
@@ -127,7 +136,7 @@ def test_killed_run_resumes_where_it_stopped(yamnet, slice_set, tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         emb.embed_dataset(small, yamnet, cache_dir=tmp_path, on_progress=kill_after_10)
-    entries = list(tmp_path.rglob("*.npz"))
+    entries = list(tmp_path.rglob("*" + emb.ENTRY_SUFFIX))
     assert 10 <= len(entries) < len(small.clips)
     assert not list(tmp_path.rglob(".tmp-*"))  # no half-written entries
     resumed = emb.embed_dataset(small, yamnet, cache_dir=tmp_path)
