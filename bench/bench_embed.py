@@ -64,7 +64,7 @@ def main() -> None:
     os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0" if args.eigen else "1"
     from pipeline.audio import load_audio
     from pipeline.datasets import Dataset, load_dataset
-    from pipeline.embeddings import CACHE_FORMAT, embed_dataset, file_digest
+    from pipeline.embeddings import CACHE_FORMAT, ENTRY_SUFFIX, embed_dataset, file_digest
     from pipeline.tfenv import tf as get_tf
     from pipeline.yamnet import load_yamnet
 
@@ -129,7 +129,7 @@ def main() -> None:
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(file_digest, [c.path for c in warm_set.clips]))
         results["hash_seconds"] = round(time.perf_counter() - t, 2)  # the part of warm that is not the cache
-        entries = list(Path(cache).rglob("*.npz"))
+        entries = list(Path(cache).rglob("*" + ENTRY_SUFFIX))
         results["cache_format"] = CACHE_FORMAT
         results["cache_entries"] = len(entries)
         results["cache_bytes"] = sum(p.stat().st_size for p in entries)
