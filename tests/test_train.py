@@ -142,3 +142,39 @@ def test_layers_option_names_the_head_features():
     for bad, message in (("14", r"block\(s\) \[14\] not available"), ("x", "'x' is not a block number")):
         with pytest.raises(PipelineError, match=message):
             parse_features(bad)
+
+
+def test_engine_folds_each_tasks_normalisation_into_one_matmul(yamnet, slice_set, cache, monkeypatch):
+    """The engine's shared-batch first layer is, model by model, Normalization -> Dense of that model's task,
+    and a model's rows that are not its own carry no weight (its task's test fold never trains it)."""
+    from pipeline.training.engine import Engine, Task
+    from pipeline.training.evaluation import assign_folds, make_task
+
+    monkeypatch.setenv("YAMNET_TFJS_TRAIN_PRECISION", "float32")  # the identity holds exactly in float32
+    views = [embed_dataset(slice_set, yamnet, cache)]
+    rows = rows_of(views, ("embeddings", "yamnet_scores"))
+    folds, _ = assign_folds(views[0], 5, 0)
+    cfg = TrainConfig(features=("embeddings", "yamnet_scores"), input_dropout=0.0, **QUICK)
+    tasks: list[Task] = [
+        make_task(rows, np.flatnonzero(folds != f), cfg, seed=f, name=f"fold {f}") for f in (1, 2, 3)
+    ]
+    engine = Engine(rows.table, tasks, cfg)
+    rng = np.random.default_rng(0)
+    for p in engine.params[:2]:  # random weights and biases, so every model's kernel differs
+        p.assign(rng.normal(size=p.shape).astype(np.float32))
+    batch = rows.table.x[:64]
+    reference = rows.table.x[engine.union].mean(axis=0, dtype=np.float64).astype(np.float32)
+    x = np.stack([batch - reference] * engine.K)  # [K, B, F]: each group's batch
+    h = engine._first_layer(x, engine.params).numpy()  # [M, B, H]
+    weights = engine._weights()
+    for j, (t, _) in enumerate(engine.models):
+        z = (batch - tasks[t].mean) / np.sqrt(tasks[t].var)  # what the saved head's Normalization layer does
+        expected = z @ weights[0][j] + weights[1][j]
+        np.testing.assert_allclose(h[j], expected, rtol=2e-4, atol=2e-3 * np.abs(expected).max())
+    idx, valid, _, _ = engine._epoch_arrays(np.random.default_rng(1), 0)
+    for j, (t, m) in enumerate(engine.models):
+        used = idx[:, m][valid[:, j] > 0]
+        assert set(used.tolist()) == set(tasks[t].train_rows.tolist())  # exactly its rows, each once
+        assert len(used) == len(tasks[t].train_rows)
+        test_rows = np.flatnonzero(np.isin(rows.table.owner, np.flatnonzero(folds == t + 1)))
+        assert not np.isin(used, test_rows).any()
