@@ -155,9 +155,7 @@ def test_engine_folds_each_tasks_normalisation_into_one_matmul(yamnet, slice_set
     rows = rows_of(views, ("embeddings", "yamnet_scores"))
     folds, _ = assign_folds(views[0], 5, 0)
     cfg = TrainConfig(features=("embeddings", "yamnet_scores"), input_dropout=0.0, **QUICK)
-    tasks: list[Task] = [
-        make_task(rows, np.flatnonzero(folds != f), cfg, seed=f, name=f"fold {f}") for f in (1, 2, 3)
-    ]
+    tasks: list[Task] = [make_task(rows, np.flatnonzero(folds != f), cfg, seed=f, name=f"fold {f}") for f in (1, 2, 3)]
     engine = Engine(rows.table, tasks, cfg)
     rng = np.random.default_rng(0)
     for p in engine.params[:2]:  # random weights and biases, so every model's kernel differs
