@@ -190,9 +190,12 @@ def _magnitude_nodes(prefix: str, frames: str, out_name: str, window: int, fft_l
         x = tfm.compat.v1.placeholder(tfm.float32, [None, window], name="frames")
         # min(num_frames, 0) is always 0 but unknown to constant folding: keeps the basis out of the weights.
         zero = tfm.minimum(tfm.shape(x, out_type=tfm.int32)[0], 0)
-        n = tfm.range(zero, zero + window)
-        k = tfm.range(zero, zero + bins)
-        nk = tfm.math.floormod(n[:, None] * k[None, :], fft_length)  # exact integers before the angle
+        n = tfm.cast(tfm.range(zero, zero + window), tfm.float32)
+        k = tfm.cast(tfm.range(zero, zero + bins), tfm.float32)
+        # n * k as a one-term float32 matmul: exact (< 2**24), and TF.js's wasm backend runs it in ~0.1 ms where
+        # its broadcast int32 multiply took ~8 ms, recomputed on every call (docs/speed.md); exact integers
+        # before the angle, as before.
+        nk = tfm.math.floormod(tfm.cast(tfm.matmul(n[:, None], k[None, :]), tfm.int32), fft_length)
         # cos(2 pi m / L) for the L integers m, rounded once from float64; sin(x) = cos(x - pi/2).
         table = tfm.constant(np.cos(2.0 * np.pi * np.arange(fft_length) / fft_length).astype(np.float32))
         cos = tfm.gather(table, nk)
