@@ -27,6 +27,7 @@ measurements behind each choice.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 from collections.abc import Callable
@@ -35,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..tfenv import matmul_precision
+from ..tfenv import matmul_precision, native_logs_silenced
 from ..tfenv import tf as _tf
 from .head import TrainConfig, build_head
 
@@ -315,7 +316,11 @@ class Engine:
         best_w = self._weights()
         history = {"loss": [], "val_loss": [], "val_accuracy": []}
         for e in range(cfg.max_epochs):
-            train_loss = self._epoch(*(tf.constant(a) for a in self._epoch_arrays(rng, e))).numpy()
+            arrays = [tf.constant(a) for a in self._epoch_arrays(rng, e)]
+            # the first epoch compiles the XLA kernels, and XLA's C++ prints its start-up banner to stderr past
+            # TensorFlow's log level (absl logs before it is initialised): silenced, errors still raise
+            with native_logs_silenced() if e == 0 else contextlib.nullcontext():
+                train_loss = self._epoch(*arrays).numpy()
             val_loss, val_acc = (v.numpy() for v in self._validate())
             for key, value in (("loss", train_loss), ("val_loss", val_loss), ("val_accuracy", val_acc)):
                 history[key].append(value)
