@@ -20,7 +20,6 @@ import base64
 import os
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -29,23 +28,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.doc_tables import markdown_table, replace_between_markers, save_results  # noqa: E402
+from bench.served_pages import TIMED_CALLS_JS, wasm_pages  # noqa: E402
 
 SHARED = Path(os.environ.get("YAMNET_TFJS_SHARED", REPO.parent / "shared"))
 CLIPS = ("1-100032-A-0", "1-115545-A-48")
 """Two ESC-50 clips back to back: 10 s of real audio; the live window is its first 0.975 s."""
 
-PROFILE_JS = """async ({b64, rounds}) => {
-  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-  const wave = new Float32Array(bytes.buffer);
-  const clf = yamnetDemo.classifier, tf = yamnetDemo.tf;
-  await clf.run(wave);  // warm-up: shapes, kernels, wasm memory
-  const ms = [];
-  for (let i = 0; i < rounds; i++) {
-    const t0 = performance.now();
-    await clf.run(wave);
-    ms.push(performance.now() - t0);
-  }
-  ms.sort((a, b) => a - b);
+PROFILE_JS = (
+    """async ({b64, rounds}) => {
+"""
+    + TIMED_CALLS_JS
+    + """  ms.sort((a, b) => a - b);
   const input = tf.tensor1d(wave);
   const info = await tf.profile(() => clf.model.execute(input));
   input.dispose();
@@ -63,6 +56,7 @@ PROFILE_JS = """async ({b64, rounds}) => {
   return {median_ms: ms[Math.floor(ms.length / 2)], kernel_ms: total, front_end_ms: front, by_kernel: byName,
           backend: tf.getBackend()};
 }"""
+)
 
 
 def main() -> None:
@@ -73,8 +67,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from pipeline.audio import load_audio
-    from pipeline.js.browser import launch_chromium
-    from pipeline.js.site import build_site, make_server
+    from pipeline.js.site import build_site
 
     wave = np.concatenate([load_audio(SHARED / "datasets" / "esc50" / "audio" / f"{c}.flac") for c in CLIPS])
     inputs = {"live window (0.975 s)": wave[:15600], "file (10 s)": wave}
@@ -82,28 +75,15 @@ def main() -> None:
     names = [n.strip() for n in args.names.split(",") if n.strip()] or [p.resolve().name for p in args.exports]
     if len(names) != len(args.exports) or len(set(names)) != len(names):
         parser.error("--names needs one distinct label per export")
-    servers = {}
+    sites = {}
     for name, export in zip(names, args.exports, strict=True):
-        site = build_site(export, Path(tempfile.mkdtemp(prefix="bench-kernels-")) / "site")
-        servers[name] = make_server(site, port=0, quiet=True)
-        threading.Thread(target=servers[name].serve_forever, daemon=True).start()
+        sites[name] = (build_site(export, Path(tempfile.mkdtemp(prefix="bench-kernels-")) / "site"), False)
     results: dict = {"load_average": [os.getloadavg()[0]], "exports": {}}
-    try:
-        with launch_chromium() as browser:
-            pages = {}
-            for name, server in servers.items():
-                page = browser.new_page()
-                page.goto(f"http://127.0.0.1:{server.server_address[1]}/?backend=wasm&worker=0")
-                page.wait_for_selector("body[data-ready=true]", timeout=120_000)
-                pages[name] = page
-            for label in inputs:  # exports interleaved per input, so they share the machine's load
-                for name, page in pages.items():
-                    got = page.evaluate(PROFILE_JS, {"b64": encoded[label], "rounds": args.rounds})
-                    results["exports"].setdefault(name, {})[label] = got
-    finally:
-        for server in servers.values():
-            server.shutdown()
-            server.server_close()
+    with wasm_pages(sites) as pages:
+        for label in inputs:  # exports interleaved per input, so they share the machine's load
+            for name, page in pages.items():
+                got = page.evaluate(PROFILE_JS, {"b64": encoded[label], "rounds": args.rounds})
+                results["exports"].setdefault(name, {})[label] = got
     results["load_average"].append(os.getloadavg()[0])
     save_results("wasm-kernels", results)
     rows = []

@@ -23,7 +23,6 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -33,27 +32,22 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.doc_tables import markdown_table, replace_between_markers, save_results  # noqa: E402
+from bench.served_pages import TIMED_CALLS_JS, wasm_pages  # noqa: E402
 
 SHARED = Path(os.environ.get("YAMNET_TFJS_SHARED", REPO.parent / "shared"))
 CLIPS = ("1-100032-A-0", "1-115545-A-48", "1-17367-A-10", "1-19111-A-24", "1-208757-A-2", "1-30226-A-0")
 """Six ESC-50 clips back to back: 30 s of real audio."""
 
-RUN_JS = """async ({b64, rounds}) => {
-  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-  const wave = new Float32Array(bytes.buffer);
-  const clf = yamnetDemo.classifier;
-  await clf.run(wave);  // warm-up: shapes, kernels, wasm memory
-  const ms = [];
-  for (let i = 0; i < rounds; i++) {
-    const t0 = performance.now();
-    await clf.run(wave);
-    ms.push(performance.now() - t0);
-  }
-  const tf = yamnetDemo.tf;
+RUN_JS = (
+    """async ({b64, rounds}) => {
+"""
+    + TIMED_CALLS_JS
+    + """
   return {ms, isolated: self.crossOriginIsolated, backend: tf.getBackend(),
           threads: tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT'), simd: tf.env().getBool('WASM_HAS_SIMD_SUPPORT'),
           cores: navigator.hardwareConcurrency};
 }"""
+)
 
 
 def main() -> None:
@@ -64,8 +58,7 @@ def main() -> None:
 
     from pipeline.audio import load_audio
     from pipeline.constants import SAMPLE_RATE
-    from pipeline.js.browser import launch_chromium
-    from pipeline.js.site import build_site, make_server
+    from pipeline.js.site import build_site
     from pipeline.predict import load_exported
 
     wave = np.concatenate([load_audio(SHARED / "datasets" / "esc50" / "audio" / f"{c}.flac") for c in CLIPS])
@@ -74,33 +67,18 @@ def main() -> None:
     model = load_exported(args.export)
     model(wave)  # warm-up
     site = build_site(args.export, Path(tempfile.mkdtemp(prefix="bench-threads-")) / "site")
-    servers = {name: make_server(site, port=0, isolate=isolate, quiet=True)
-               for name, isolate in (("plain", False), ("isolated", True))}  # fmt: skip
-    for server in servers.values():
-        threading.Thread(target=server.serve_forever, daemon=True).start()
     timings: dict[str, list[float]] = {"python": [], "plain": [], "isolated": []}
     info: dict[str, dict] = {}
-    try:
-        with launch_chromium() as browser:
-            pages = {}
-            for name, server in servers.items():
-                page = browser.new_page()
-                page.goto(f"http://127.0.0.1:{server.server_address[1]}/?backend=wasm&worker=0")
-                page.wait_for_selector("body[data-ready=true]", timeout=120_000)
-                pages[name] = page
-            for _ in range(3):  # rounds, alternating the runtimes
-                for _ in range(args.rounds):
-                    start = time.perf_counter()
-                    model(wave)
-                    timings["python"].append(1000 * (time.perf_counter() - start))
-                for name, page in pages.items():
-                    got = page.evaluate(RUN_JS, {"b64": b64, "rounds": args.rounds})
-                    timings[name] += got.pop("ms")
-                    info[name] = got
-    finally:
-        for server in servers.values():
-            server.shutdown()
-            server.server_close()
+    with wasm_pages({"plain": (site, False), "isolated": (site, True)}) as pages:
+        for _ in range(3):  # rounds, alternating the runtimes
+            for _ in range(args.rounds):
+                start = time.perf_counter()
+                model(wave)
+                timings["python"].append(1000 * (time.perf_counter() - start))
+            for name, page in pages.items():
+                got = page.evaluate(RUN_JS, {"b64": b64, "rounds": args.rounds})
+                timings[name] += got.pop("ms")
+                info[name] = got
     per_second = {k: round(statistics.median(v) / seconds, 2) for k, v in timings.items()}
     results = {
         "audio_seconds": round(seconds, 2),
