@@ -38,7 +38,7 @@ import numpy as np
 
 from ..tfenv import matmul_precision, native_logs_silenced
 from ..tfenv import tf as _tf
-from .head import TrainConfig, build_head
+from .head import TrainConfig, build_head, column_mean
 
 OnEpoch = Callable[[int, int], None]
 """``on_epoch(done, max_epochs)`` after every epoch of a training run."""
@@ -133,7 +133,7 @@ class Engine:
         # the largest task sees batch_size rows per step, as a head trained alone would
         self.steps = max(1, math.ceil(max(len(t.train_rows) for t in tasks) / cfg.batch_size))
         self.batch = math.ceil(len(self.union) / self.steps)
-        reference = table.x[self.union].mean(axis=0, dtype=np.float64).astype(np.float32)
+        reference = column_mean(table.x, self.union).astype(np.float32)
         self.X = tf.constant(table.x - reference)
         self.Y = tf.constant(table.y.astype(np.int32))
         mask = np.zeros((M, C), np.float32)

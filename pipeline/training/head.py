@@ -79,6 +79,20 @@ def stratified_holdout(labels: np.ndarray, fraction: float, rng: np.random.Gener
     return mask
 
 
+def _row_chunks(n_rows: int, rows: np.ndarray | None, chunk: int) -> list[np.ndarray]:
+    rows = np.arange(n_rows) if rows is None else np.asarray(rows)
+    return [rows[i : i + chunk] for i in range(0, len(rows), chunk)]
+
+
+def column_mean(x: np.ndarray, rows: np.ndarray | None = None, chunk: int = 2048) -> np.ndarray:
+    """The float64 mean of each column of ``x[rows]`` (all of ``x`` when ``rows`` is None), summed ``chunk`` rows
+    at a time: neither the selected rows nor a float64 copy of them is ever made whole (a fold's rows are most
+    of the table, and such copies were most of the time of making a task)."""
+    parts = _row_chunks(len(x), rows, chunk)
+    total = sum((x[p].sum(axis=0, dtype=np.float64) for p in parts), np.zeros(x.shape[1]))
+    return total / max(sum(len(p) for p in parts), 1)
+
+
 def normalization(
     x: np.ndarray, features: tuple[str, ...] | list[str], rows: np.ndarray | None = None, chunk: int = 2048
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
@@ -90,15 +104,13 @@ def normalization(
     dividing each by its own std amplified the rounding of YAMNet's uint8 weights into those channels
     until the uint8 TF.js model lost clips (docs/quantization.md). The centring stays per column.
 
-    Two passes over ``chunk`` rows at a time, summed in float64: a float64 copy of a fold's rows would be
-    ~10x the memory of the table's slice and most of the time of making a task.
+    Two passes (:func:`column_mean`, then the squared deviations), ``chunk`` rows at a time, in float64.
     """
-    rows = np.arange(len(x)) if rows is None else np.asarray(rows)
-    parts = [rows[i : i + chunk] for i in range(0, len(rows), chunk)]
-    n = max(len(rows), 1)
-    mean = sum((x[p].sum(axis=0, dtype=np.float64) for p in parts), np.zeros(x.shape[1])) / n
+    parts = _row_chunks(len(x), rows, chunk)
+    mean = column_mean(x, rows, chunk)
     centre = mean.astype(x.dtype)
-    var = sum((np.square(x[p] - centre).sum(axis=0, dtype=np.float64) for p in parts), np.zeros(x.shape[1])) / n
+    var = sum((np.square(x[p] - centre).sum(axis=0, dtype=np.float64) for p in parts), np.zeros(x.shape[1]))
+    var /= max(sum(len(p) for p in parts), 1)
     widths = [FEATURE_WIDTHS[f] for f in features]
     if sum(widths) == x.shape[1]:
         start = 0
