@@ -47,21 +47,18 @@ def _npz_codec(level: int | None) -> tuple[Callable, Callable]:
     import pipeline.embeddings as emb
 
     def encode(features: dict) -> bytes:
-        names = emb.FEATURE_ORDER[: len(features)]
-        table = np.concatenate([features[n] for n in names], axis=1).astype(np.float16)
         buffer = io.BytesIO()
         method = zipfile.ZIP_STORED if level is None else zipfile.ZIP_DEFLATED
         with (
             zipfile.ZipFile(buffer, "w", method, compresslevel=level) as archive,
             archive.open("features.npy", "w") as m,
         ):
-            np.lib.format.write_array(m, table, allow_pickle=False)
+            np.lib.format.write_array(m, emb.entry_table(features), allow_pickle=False)
         return buffer.getvalue()
 
     def decode(source: Any) -> dict | None:
         with np.load(source) as loaded:
-            wide = loaded["features"].astype(np.float32)
-        return {n: wide[:, a:b] for n, (a, b) in emb.ENTRY_COLUMNS.items() if n in emb.ENTRY_LAYOUTS[wide.shape[1]]}
+            return emb.entry_features(loaded["features"])
 
     return encode, decode
 

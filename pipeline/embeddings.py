@@ -65,8 +65,10 @@ ENTRY_DTYPE = np.dtype("<f2")
 [0, 1], far below float16's 65504). Decoding widens back to float32, what training reads."""
 
 ENTRY_MAGIC = b"YTFJ"
+_FORMAT_NUMBER = int(CACHE_FORMAT.removeprefix("v"))
 _HEADER = struct.Struct("<4sBBHIII")
-"""magic, format number (4), zlib level used, reserved, rows, columns, compressed size of the high plane."""
+"""magic, format number (:data:`CACHE_FORMAT`'s), zlib level used, reserved, rows, columns, compressed size of
+the high plane."""
 
 ENTRY_ZLIB_LEVEL = 1
 """zlib level of both byte planes: level 1 already gets nearly all there is (docs/embedding.md, "Which
@@ -201,17 +203,37 @@ def encode_entry(features: Features) -> bytes:
     over the interleaved array saved a third of the bytes at 2-3x the read time, the planes save more and
     read faster (docs/embedding.md).
     """
+    table = entry_table(features)
+    rows, cols = table.shape
+    planes = np.ascontiguousarray(table.T).view(np.uint8).reshape(cols * rows, 2)  # little-endian: [low, high]
+    high = zlib.compress(np.ascontiguousarray(planes[:, 1]).tobytes(), ENTRY_ZLIB_LEVEL)
+    low = zlib.compress(np.ascontiguousarray(planes[:, 0]).tobytes(), ENTRY_ZLIB_LEVEL)
+    return _HEADER.pack(ENTRY_MAGIC, _FORMAT_NUMBER, ENTRY_ZLIB_LEVEL, 0, rows, cols, len(high)) + high + low
+
+
+def entry_table(features: Features) -> np.ndarray:
+    """The one array an entry holds: ``features`` side by side (:data:`ENTRY_COLUMNS`) as float16 ``[n, width]``.
+
+    Raises:
+        ValueError: ``features`` is not a layout of :data:`ENTRY_LAYOUTS`, or a feature has the wrong shape.
+    """
     names = FEATURE_ORDER[: len(features)]
     if set(features) != set(names) or names not in ENTRY_LAYOUTS.values():
         raise ValueError(f"no cache entry layout holds exactly {sorted(features)}")
     if any(np.ndim(features[n]) != 2 or np.shape(features[n])[1] != FEATURE_WIDTHS[n] for n in names):
         raise ValueError(f"features of the wrong shape: { {n: np.shape(features[n]) for n in names} }")
-    table = np.concatenate([np.asarray(features[n]) for n in names], axis=1).astype(ENTRY_DTYPE)
-    rows, cols = table.shape
-    planes = np.ascontiguousarray(table.T).view(np.uint8).reshape(cols * rows, 2)  # little-endian: [low, high]
-    high = zlib.compress(np.ascontiguousarray(planes[:, 1]).tobytes(), ENTRY_ZLIB_LEVEL)
-    low = zlib.compress(np.ascontiguousarray(planes[:, 0]).tobytes(), ENTRY_ZLIB_LEVEL)
-    return _HEADER.pack(ENTRY_MAGIC, 4, ENTRY_ZLIB_LEVEL, 0, rows, cols, len(high)) + high + low
+    return np.concatenate([np.asarray(features[n]) for n in names], axis=1).astype(ENTRY_DTYPE)
+
+
+def entry_features(table: np.ndarray) -> Features:
+    """An entry's array (:func:`entry_table`) back to features: float32 column slices of one ``[n, width]`` array.
+
+    Raises:
+        KeyError: the width is not one of :data:`ENTRY_LAYOUTS`.
+    """
+    names = ENTRY_LAYOUTS[table.shape[1]]
+    wide = np.asarray(table, dtype=np.float32, order="C")
+    return {n: wide[:, a:b] for n, (a, b) in ENTRY_COLUMNS.items() if n in names}
 
 
 def decode_entry(source: str | os.PathLike[str] | IO[bytes]) -> Features | None:
@@ -226,7 +248,7 @@ def decode_entry(source: str | os.PathLike[str] | IO[bytes]) -> Features | None:
             with open(source, "rb") as f:
                 data = f.read()
         magic, number, _, _, rows, cols, high_size = _HEADER.unpack_from(data)
-        if magic != ENTRY_MAGIC or number != 4 or cols not in ENTRY_LAYOUTS:
+        if magic != ENTRY_MAGIC or number != _FORMAT_NUMBER or cols not in ENTRY_LAYOUTS:
             return None
         start = _HEADER.size
         planes = np.empty((rows * cols, 2), np.uint8)
@@ -234,8 +256,7 @@ def decode_entry(source: str | os.PathLike[str] | IO[bytes]) -> Features | None:
         planes[:, 0] = np.frombuffer(zlib.decompress(data[start + high_size :]), np.uint8)
     except (OSError, ValueError, struct.error, zlib.error):  # missing, truncated or not an entry: recompute it
         return None
-    wide = np.array(planes.view(ENTRY_DTYPE).reshape(cols, rows).T, dtype=np.float32, order="C")
-    return {n: wide[:, a:b] for n, (a, b) in ENTRY_COLUMNS.items() if n in ENTRY_LAYOUTS[cols]}
+    return entry_features(planes.view(ENTRY_DTYPE).reshape(cols, rows).T)
 
 
 def as_stored(features: Features) -> Features:
