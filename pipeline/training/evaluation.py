@@ -204,8 +204,8 @@ def predict_clips(head: Any, rows: Rows, clips: np.ndarray) -> tuple[np.ndarray,
 def head_probabilities(head: Any, x: np.ndarray, chunk: int = 4096) -> np.ndarray:
     """The head's patch probabilities for rows ``x``: the model called directly, ``chunk`` rows at a time.
 
-    ``Model.predict`` builds a predict function per model (~0.2 s), more than the arithmetic of a fold's
-    patches; training, the study and the report call it for every head they score."""
+    ``Model.predict`` builds a predict function per model, which costs more than the arithmetic of a fold's
+    patches; training, the study and the report score every head they train."""
     if not len(x):
         return np.zeros((0, head.output_shape[-1]), np.float32)
     return np.concatenate([np.asarray(head(x[i : i + chunk], training=False)) for i in range(0, len(x), chunk)])

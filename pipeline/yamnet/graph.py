@@ -192,9 +192,9 @@ def _magnitude_nodes(prefix: str, frames: str, out_name: str, window: int, fft_l
         zero = tfm.minimum(tfm.shape(x, out_type=tfm.int32)[0], 0)
         n = tfm.cast(tfm.range(zero, zero + window), tfm.float32)
         k = tfm.cast(tfm.range(zero, zero + bins), tfm.float32)
-        # n * k as a one-term float32 matmul: exact (< 2**24), and TF.js's wasm backend runs it in ~0.1 ms where
-        # its broadcast int32 multiply took ~8 ms, recomputed on every call (docs/speed.md); exact integers
-        # before the angle, as before.
+        # n * k as a one-term float32 matmul: exact (the products are below 2**24), and the basis is rebuilt on
+        # every call, where TF.js's wasm backend runs a matmul far faster than its broadcast int32 multiply
+        # (docs/speed.md); exact integers before the angle, as before.
         nk = tfm.math.floormod(tfm.cast(tfm.matmul(n[:, None], k[None, :]), tfm.int32), fft_length)
         # cos(2 pi m / L) for the L integers m, rounded once from float64; sin(x) = cos(x - pi/2).
         table = tfm.constant(np.cos(2.0 * np.pi * np.arange(fft_length) / fft_length).astype(np.float32))
